@@ -1,0 +1,99 @@
+"""The error tree of aioneffos: every error is a `NeffosError` and the builtin that fits.
+
+The four texts neffos peers know (`bad namespace`, `bad room`, `write closed`,
+`invalid payload`) travel on the wire exactly as neffos writes them, so Go clients
+resolve them to their own typed errors (PROTOCOL.md section 2.6).
+"""
+
+from __future__ import annotations
+
+BAD_NAMESPACE = "bad namespace"
+BAD_ROOM = "bad room"
+WRITE_CLOSED = "write closed"
+INVALID_PAYLOAD = "invalid payload"
+
+
+class NeffosError(Exception):
+    """Base class of every error raised by aioneffos."""
+
+
+class BadNamespaceError(NeffosError, LookupError):
+    """The namespace is not declared on this side, or not connected."""
+
+    def __init__(self, text: str = BAD_NAMESPACE) -> None:
+        super().__init__(text)
+
+
+class BadRoomError(NeffosError, LookupError):
+    """The room is not joined by this connection."""
+
+    def __init__(self, text: str = BAD_ROOM) -> None:
+        super().__init__(text)
+
+
+class WriteClosedError(NeffosError, ConnectionError):
+    """The connection (or namespace) is closed for writing."""
+
+    def __init__(self, text: str = WRITE_CLOSED) -> None:
+        super().__init__(text)
+
+
+class InvalidPayloadError(NeffosError, ValueError):
+    """A frame is not a valid neffos message."""
+
+    def __init__(self, text: str = INVALID_PAYLOAD) -> None:
+        super().__init__(text)
+
+
+class RemoteError(NeffosError):
+    """The peer answered an ask with an error reply; ``text`` is its error text."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class AskTimeoutError(NeffosError, TimeoutError):
+    """An ask got no answer within its timeout."""
+
+
+class ConnectionRefusedByPeerError(NeffosError, ConnectionRefusedError):
+    """The server refused the connection during the handshake (``H<text>``)."""
+
+
+class HandshakeError(NeffosError, ConnectionError):
+    """The websocket opened but the neffos handshake did not complete."""
+
+
+class ServerClosedError(NeffosError, RuntimeError):
+    """The server is closed and accepts no new work."""
+
+
+class NoRecipientError(NeffosError, LookupError):
+    """No connection matches a server ask (namespace, room and ``to``)."""
+
+
+class SlowConsumerError(NeffosError, BufferError):
+    """A peer stopped reading and its outbound queue is full."""
+
+
+_KNOWN: dict[str, type[NeffosError]] = {
+    BAD_NAMESPACE: BadNamespaceError,
+    BAD_ROOM: BadRoomError,
+    WRITE_CLOSED: WriteClosedError,
+    INVALID_PAYLOAD: InvalidPayloadError,
+}
+
+
+def resolve_remote_error(text: str) -> NeffosError:
+    """Turn an error text from the wire into the matching typed error (neffos resolveError)."""
+    known = _KNOWN.get(text)
+    if known is not None:
+        return known()
+    return RemoteError(text)
+
+
+def error_text(exc: BaseException) -> str:
+    """Give the wire text for *exc*; never empty, as an empty text reads as success (D6)."""
+    text = str(exc)
+    return text if text else type(exc).__name__

@@ -1,0 +1,173 @@
+"""The neffos wire codec: the 7-field message format, escaping, wait tokens, frames.
+
+A message is seven fields joined by ``;``: wait, namespace, room, event, isError, isNoOp
+and body. Only namespace, room and event are escaped; the body is everything after the
+sixth separator and may itself contain ``;`` (PROTOCOL.md section 2).
+"""
+
+from __future__ import annotations
+
+import struct
+
+from .message import Message
+
+ESCAPED_SEMICOLON = "@%!semicolon@%!"
+ACK_REQUEST = "M"
+"""The client's first frame: "I am a neffos client, acknowledge me"."""
+ACK_OK = "A"
+"""Prefix of the server's ack; the rest of the frame is the connection id."""
+ACK_REFUSED = "H"
+"""Prefix of the server's refusal; the rest of the frame is the error text."""
+NATIVE_EVENT = "_OnNativeMessage"
+
+
+def escape(name: str) -> str:
+    """Escape ``;`` in a namespace, room or event name."""
+    return name.replace(";", ESCAPED_SEMICOLON) if ";" in name else name
+
+
+def unescape(name: str) -> str:
+    """Undo `escape`."""
+    return name.replace(ESCAPED_SEMICOLON, ";") if "@%!" in name else name
+
+
+def _is_utf8(body: bytes) -> bool:
+    if body.isascii():
+        return True
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class Frame:
+    """One encoded websocket data frame, shared by every recipient of a broadcast."""
+
+    __slots__ = ("_wire", "payload", "text")
+
+    def __init__(self, payload: bytes, text: bool) -> None:
+        self.payload = payload
+        self.text = text
+        self._wire: bytes | None = None
+
+    @property
+    def opcode(self) -> int:
+        """Give the websocket opcode: 1 for text, 2 for binary."""
+        return 1 if self.text else 2
+
+    def server_wire(self) -> bytes:
+        """Give the complete unmasked frame (header and payload) a server writes, built once."""
+        wire = self._wire
+        if wire is None:
+            n = len(self.payload)
+            first = 0x81 if self.text else 0x82
+            if n < 126:
+                header = bytes((first, n))
+            elif n < 65536:
+                header = struct.pack("!BBH", first, 126, n)
+            else:
+                header = struct.pack("!BBQ", first, 127, n)
+            wire = self._wire = header + self.payload
+        return wire
+
+    def __repr__(self) -> str:
+        kind = "text" if self.text else "binary"
+        return f"Frame({kind}, {self.payload[:80]!r})"
+
+
+def encode_fields(
+    wait: str,
+    namespace: str,
+    room: str,
+    event: str,
+    body: bytes,
+    *,
+    err: str | None = None,
+    binary: bool = False,
+) -> Frame:
+    """Encode one message from its fields into a frame.
+
+    An error text that is empty becomes ``"error"`` (an empty one reads as success, D6).
+    A body that is not valid UTF-8 goes in a binary frame, never a broken text frame (D21).
+    """
+    if err is not None:
+        header = f"{wait};{escape(namespace)};{escape(room)};{escape(event)};1;0;"
+        body = (err or "error").encode()
+    else:
+        header = f"{wait};{escape(namespace)};{escape(room)};{escape(event)};0;0;"
+    payload = header.encode() + body
+    return Frame(payload, not binary and _is_utf8(body))
+
+
+def encode(msg: Message) -> Frame:
+    """Encode *msg* into a frame; the local-only fields are not written."""
+    return encode_fields(
+        msg.wait,
+        msg.namespace,
+        msg.room,
+        msg.event,
+        msg.body,
+        err=msg.err,
+        binary=msg.is_binary,
+    )
+
+
+def encode_native(body: bytes, *, binary: bool = False) -> Frame:
+    """Encode a raw native frame (only for peers in native-only mode, D12)."""
+    return Frame(body, not binary and _is_utf8(body))
+
+
+def empty_reply(wait: str) -> Frame:
+    """Encode the empty reply ``<wait>;;;;;;``, the positive answer to a system request."""
+    return Frame(f"{wait};;;;;;".encode(), True)
+
+
+def decode(data: str | bytes, *, allow_native: bool = False) -> Message | None:
+    """Decode one frame: ``str`` for text frames, ``bytes`` for binary ones.
+
+    Return ``None`` for an invalid frame (empty, too few fields, or a header that is not
+    UTF-8). With *allow_native*, a frame with too few fields becomes a native message
+    for namespace ``""``. An isError of 1 with an empty text is no error, as in Go.
+    """
+    if not data:
+        return None
+    binary = type(data) is not str
+    try:
+        if binary:
+            assert isinstance(data, bytes)
+            raw = data
+            parts_b = raw.split(b";", 6)
+            if len(parts_b) != 7:
+                return _native(raw, binary) if allow_native else None
+            wait, ns, room, event, is_err, noop = (p.decode() for p in parts_b[:6])
+            body = parts_b[6]
+        else:
+            assert isinstance(data, str)
+            parts = data.split(";", 6)
+            if len(parts) != 7:
+                return _native(data.encode(), binary) if allow_native else None
+            wait, ns, room, event, is_err, noop, text_body = parts
+            body = text_body.encode()
+    except UnicodeDecodeError:
+        return None
+    err: str | None = None
+    if is_err == "1" and body:
+        err = body.decode(errors="replace")
+        body = b""
+    return Message(
+        unescape(ns),
+        unescape(event),
+        body,
+        unescape(room),
+        err,
+        wait,
+        "",
+        binary,
+        False,
+        noop == "1",
+    )
+
+
+def _native(body: bytes, binary: bool) -> Message:
+    return Message("", NATIVE_EVENT, body, is_binary=binary, is_native=True)
