@@ -16,7 +16,6 @@ Typical use::
 """
 
 # Every wait in this harness owns its timeout so that it can fail with the driver's stderr.
-# ruff: noqa: ASYNC109
 
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import attrs
 import pytest
 from aiohttp import WSMsgType, web
-from node_client import (
+
+from compat.node_client import (
     RECORD,
     REPO_ROOT,
     ClientNamespaces,

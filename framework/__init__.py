@@ -1,0 +1,85 @@
+"""aioneffos.framework: the neffos-compatible socket layer (server, client, aiohttp glue)."""
+
+from .client import dial
+from .conn import Conn
+from .errors import (
+    AskTimeoutError,
+    BadNamespaceError,
+    BadRoomError,
+    ConnectionRefusedByPeerError,
+    HandshakeError,
+    InvalidPayloadError,
+    NeffosError,
+    NoRecipientError,
+    RemoteError,
+    ServerClosedError,
+    WriteClosedError,
+)
+from .events import (
+    ON_ANY_EVENT,
+    ON_NAMESPACE_CONNECT,
+    ON_NAMESPACE_CONNECTED,
+    ON_NAMESPACE_DISCONNECT,
+    ON_NATIVE_MESSAGE,
+    ON_ROOM_JOIN,
+    ON_ROOM_JOINED,
+    ON_ROOM_LEAVE,
+    ON_ROOM_LEFT,
+    ConnHandler,
+    Events,
+    Handler,
+    Namespaces,
+    is_system_event,
+)
+from .exchange import Exchange, Exclusion, LocalExchange
+from .message import Message, Reply
+from .ns_conn import NSConn
+from .options import Options
+from .room import Room
+from .server import Server
+from .store import Store
+from .websocket import SERVER_KEY, get_request, handler, setup
+
+__all__ = [
+    "ON_ANY_EVENT",
+    "ON_NAMESPACE_CONNECT",
+    "ON_NAMESPACE_CONNECTED",
+    "ON_NAMESPACE_DISCONNECT",
+    "ON_NATIVE_MESSAGE",
+    "ON_ROOM_JOIN",
+    "ON_ROOM_JOINED",
+    "ON_ROOM_LEAVE",
+    "ON_ROOM_LEFT",
+    "SERVER_KEY",
+    "AskTimeoutError",
+    "BadNamespaceError",
+    "BadRoomError",
+    "Conn",
+    "ConnHandler",
+    "ConnectionRefusedByPeerError",
+    "Events",
+    "Exchange",
+    "Exclusion",
+    "Handler",
+    "HandshakeError",
+    "InvalidPayloadError",
+    "LocalExchange",
+    "Message",
+    "NSConn",
+    "Namespaces",
+    "NeffosError",
+    "NoRecipientError",
+    "Options",
+    "RemoteError",
+    "Reply",
+    "Room",
+    "Server",
+    "ServerClosedError",
+    "Store",
+    "WriteClosedError",
+    "dial",
+    "get_request",
+    "handler",
+    "is_system_event",
+    "setup",
+]

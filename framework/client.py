@@ -1,0 +1,186 @@
+"""The Python client: `dial` a neffos server (ours or Go's), with optional reconnection."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+from aiohttp import WSMsgType
+
+from . import events as ev
+from .conn import CLOSE_POLICY, Conn
+from .errors import ConnectionRefusedByPeerError, HandshakeError
+from .message import Message
+from .ns_conn import NSConn
+from .options import Options
+from .protocol import ACK_OK, ACK_REFUSED, ACK_REQUEST, Frame
+from .websocket import RECONNECT_HEADER
+
+logger = logging.getLogger("aioneffos")
+
+MAX_RECONNECT_DELAY = 30.0
+
+
+class _ClientSink:
+    """Writes through aiohttp's client writer, which masks frames as RFC 6455 requires."""
+
+    __slots__ = ("_ws",)
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._ws = ws
+
+    def write_now(self, frame: Frame) -> bool:
+        return False
+
+    async def write(self, frame: Frame) -> None:
+        await self._ws.send_frame(frame.payload, WSMsgType.TEXT if frame.text else WSMsgType.BINARY)
+
+
+class _Dialer:
+    """Opens sockets for one client connection and, with *reconnect*, reopens them."""
+
+    def __init__(
+        self,
+        url: str,
+        tables: dict[str, ev.NamespaceTable],
+        headers: Mapping[str, str],
+        reconnect: float | None,
+        options: Options,
+        session: aiohttp.ClientSession | None,
+    ) -> None:
+        self.url = url
+        self.tables = tables
+        self.headers = dict(headers)
+        self.reconnect = reconnect
+        self.options = options
+        self.own_session = session is None
+        self.session = session or aiohttp.ClientSession()
+        tokens = itertools.count(1)
+        self.next_token = lambda: f"${next(tokens)}"
+
+    async def open(self, tries: int) -> tuple[aiohttp.ClientWebSocketResponse, str]:
+        """Open a websocket and complete the handshake; return it with our connection id."""
+        headers = dict(self.headers)
+        if tries:
+            headers[RECONNECT_HEADER] = str(tries)
+        ws = await self.session.ws_connect(
+            self.url,
+            headers=headers,
+            max_msg_size=self.options.max_message_size,
+            heartbeat=self.options.ping_interval,
+        )
+        try:
+            await ws.send_str(ACK_REQUEST)
+            async with asyncio.timeout(self.options.handshake_timeout):
+                while True:
+                    raw = await ws.receive()
+                    if raw.type is not WSMsgType.TEXT:
+                        if raw.type is WSMsgType.BINARY:
+                            continue
+                        raise HandshakeError(f"connection closed during the handshake ({ws.close_code})")
+                    if raw.data.startswith(ACK_OK):
+                        return ws, raw.data[1:]
+                    if raw.data.startswith(ACK_REFUSED):
+                        raise ConnectionRefusedByPeerError(raw.data[1:] or "connection refused")
+                    # neffos servers send nothing before the ack; ignore anything else.
+        except TimeoutError:
+            await ws.close(code=CLOSE_POLICY, message=b"handshake timeout")
+            raise HandshakeError("no handshake answer from the server") from None
+        except BaseException:
+            await ws.close()
+            raise
+
+    async def run(self, conn: Conn) -> None:
+        """Read until the socket ends; then reconnect, if asked to, or finish."""
+        try:
+            while True:
+                await conn.read_forever()
+                remembered = {name: list(ns.rooms) for name, ns in conn.namespaces.items()}
+                kept = dict(conn.namespaces)
+                await conn.teardown()
+                if conn.closed_by_us or self.reconnect is None or not await self._reopen(conn):
+                    return
+                await self._restore(conn, kept, remembered)
+        finally:
+            if self.own_session:
+                await self.session.close()
+
+    async def _reopen(self, conn: Conn) -> bool:
+        assert self.reconnect is not None
+        delay = self.reconnect
+        tries = conn.reconnect_tries
+        while not conn.closed_by_us:
+            await asyncio.sleep(delay * (0.5 + random.random() / 2))
+            tries += 1
+            try:
+                ws, conn_id = await self.open(tries)
+            except ConnectionRefusedByPeerError as exc:
+                logger.info("reconnect refused by the server: %s", exc)
+                return False
+            except (aiohttp.ClientError, HandshakeError, OSError, TimeoutError) as exc:
+                logger.info("reconnect attempt %d failed: %s", tries, exc)
+                delay = min(delay * 2, MAX_RECONNECT_DELAY)
+                continue
+            conn.rebind(conn_id, ws, _ClientSink(ws), tries)
+            return True
+        return False
+
+    async def _restore(self, conn: Conn, kept: dict[str, NSConn], rooms: dict[str, list[str]]) -> None:
+        """Reconnect the namespaces and rooms we had, reusing the same `NSConn` objects."""
+        for name, ns in kept.items():
+            local = Message(name, ev.ON_NAMESPACE_CONNECT, is_local=True)
+            try:
+                await ns.fire(ev.ON_NAMESPACE_CONNECT, local)
+                await conn.ask(local)
+                conn.register(ns)
+                await ns.fire_quietly(
+                    ev.ON_NAMESPACE_CONNECTED, local.evolve(event=ev.ON_NAMESPACE_CONNECTED)
+                )
+                for room in rooms[name]:
+                    await ns.join_room(room)
+            except Exception as exc:
+                logger.warning("could not restore namespace %r after reconnecting: %s", name, exc)
+
+
+async def dial(
+    url: str,
+    namespaces: ev.HandlerSource,
+    *,
+    headers: Mapping[str, str] | None = None,
+    reconnect: float | None = None,
+    session: aiohttp.ClientSession | None = None,
+    **options: Any,
+) -> Conn:
+    """Connect to the neffos server at *url* and return the acknowledged client `Conn`.
+
+    *namespaces* are the client's handlers (``{namespace: {event: handler}}``); connect
+    to one with ``await conn.connect(name)``. With *reconnect* (seconds), a dropped
+    connection is dialled again with growing delays, and its namespaces and rooms are
+    restored on the same `NSConn` objects. Keyword *options* are `Options` fields.
+    Raise `ConnectionRefusedByPeerError` with the server's text on refusal, or
+    `HandshakeError`/`aiohttp.ClientError` when the server cannot be reached.
+    """
+    dialer = _Dialer(
+        url,
+        ev.compile_namespaces(namespaces),
+        headers or {},
+        reconnect,
+        Options(**options),
+        session,
+    )
+    try:
+        ws, conn_id = await dialer.open(0)
+    except BaseException:
+        if dialer.own_session:
+            await dialer.session.close()
+        raise
+    conn = Conn(conn_id, True, ws, dialer.tables, dialer.options, dialer.next_token)
+    conn.attach(_ClientSink(ws))
+    conn.mark_acknowledged()
+    conn.supervise(dialer.run(conn))
+    return conn

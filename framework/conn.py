@@ -1,0 +1,597 @@
+"""`Conn`: one websocket connection, server side or client side.
+
+The reader runs handlers inline, in order, so the common path creates no task per
+message. Replies to this side's own asks are matched in the reader before any handler
+runs; when a handler awaits a reply on its own connection, reading moves to a fresh
+task while that handler finishes, and messages that arrive meanwhile wait in a backlog,
+so order is kept and nothing deadlocks (D16).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+from aiohttp import WSMsgType
+
+from . import events as ev
+from .errors import (
+    AskTimeoutError,
+    BadNamespaceError,
+    WriteClosedError,
+    error_text,
+    resolve_remote_error,
+)
+from .message import Message
+from .ns_conn import NSConn
+from .options import Options
+from .outbox import FrameSink, Outbox
+from .protocol import Frame, decode, empty_reply, encode, encode_fields, encode_native
+from .store import Store
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from .server import Server
+
+logger = logging.getLogger("aioneffos")
+
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+
+
+class Socket(Protocol):
+    """The part of an aiohttp websocket (server or client side) a `Conn` uses."""
+
+    async def receive(self, timeout: float | None = None) -> Any: ...
+
+    async def close(self, *, code: int = ..., message: bytes = ...) -> bool: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+
+class Registry(Protocol):
+    """What a `Conn` tells its server: namespace and room membership, for delivery."""
+
+    def namespace_connected(self, ns_conn: NSConn) -> None: ...
+
+    def namespace_disconnected(self, ns_conn: NSConn) -> None: ...
+
+    def room_joined(self, ns_conn: NSConn, room: str) -> None: ...
+
+    def room_left(self, ns_conn: NSConn, room: str) -> None: ...
+
+
+class _Pending:
+    """One awaited reply; a server ask to many connections shares one."""
+
+    __slots__ = ("future", "remaining")
+
+    def __init__(self, future: asyncio.Future[Message], remaining: int = 1) -> None:
+        self.future = future
+        self.remaining = remaining
+
+    def resolve(self, msg: Message) -> None:
+        if not self.future.done():
+            self.future.set_result(msg)
+
+    def connection_lost(self) -> None:
+        self.remaining -= 1
+        if self.remaining <= 0 and not self.future.done():
+            self.future.set_exception(WriteClosedError("connection closed before replying"))
+
+
+@attrs.define(eq=False, repr=False)
+class Conn:
+    """One websocket connection (neffos ``Conn``), server or client side."""
+
+    id: str
+    is_client: bool
+    _socket: Socket
+    _tables: Mapping[str, ev.NamespaceTable]
+    options: Options
+    _next_token: Callable[[], str]
+    server: Server | None = None
+    """The server that accepted this connection; ``None`` on the client side."""
+    request: web.Request | None = None
+    """The upgrade request (server side); see `get_request`."""
+    reconnect_tries: int = 0
+    """The peer's ``X-Websocket-Reconnect`` count (server side) or our own (client side)."""
+    key: str = ""
+    """A key unique to this connection across a cluster (node id and serial), for exclusion."""
+    _registry: Registry | None = None
+    store: Store = attrs.field(factory=Store, init=False)
+    """Per-connection values, local only (neffos ``Set``/``Get``/``Increment``)."""
+    _outbox: Outbox = attrs.field(init=False)
+    _namespaces: dict[str, NSConn] = attrs.field(factory=dict, init=False)
+    _waiters: dict[str, _Pending] = attrs.field(factory=dict, init=False)
+    _backlog: deque[Message] = attrs.field(factory=deque, init=False)
+    _backlog_room: asyncio.Event | None = attrs.field(default=None, init=False)
+    _reader: asyncio.Task[None] | None = attrs.field(default=None, init=False)
+    _handler_task: asyncio.Task[Any] | None = attrs.field(default=None, init=False)
+    _busy: bool = attrs.field(default=False, init=False)
+    _answered: str = attrs.field(default="", init=False)
+    _acked: bool = attrs.field(default=False, init=False)
+    _closing: bool = attrs.field(default=False, init=False)
+    _ended: asyncio.Future[None] = attrs.field(init=False)
+    _native_only: bool = attrs.field(init=False)
+    _supervisor: asyncio.Task[None] | None = attrs.field(default=None, init=False)
+    _allow_native: bool = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._native_only = ev.is_native_only(self._tables)
+        self._allow_native = ev.allows_native(self._tables)
+        self._ended = asyncio.get_running_loop().create_future()
+
+    def attach(self, sink: FrameSink) -> None:
+        """Give this connection its outbound socket; called once by the glue that made it."""
+        self._outbox = Outbox(sink, self.options.outbound_queue_size, self._slow_consumer)
+
+    def __repr__(self) -> str:
+        side = "client" if self.is_client else "server"
+        return f"<Conn {self.id!r} {side} namespaces={list(self._namespaces)}>"
+
+    # -- state ----------------------------------------------------------------
+
+    @property
+    def namespaces(self) -> Mapping[str, NSConn]:
+        """Give the connected namespaces, by name."""
+        return self._namespaces
+
+    def namespace(self, name: str) -> NSConn | None:
+        """Give the connection to namespace *name*, or ``None`` when not connected."""
+        return self._namespaces.get(name)
+
+    @property
+    def is_closed(self) -> bool:
+        """Tell whether the connection is closing or closed."""
+        return self._closing or self._ended.done()
+
+    @property
+    def was_reconnected(self) -> bool:
+        """Tell whether this connection is a reconnection (neffos ``WasReconnected``)."""
+        return self.reconnect_tries > 0
+
+    @property
+    def answered(self) -> str:
+        """Give the token of the last ask this side answered (to avoid answering twice)."""
+        return self._answered
+
+    @property
+    def is_acknowledged(self) -> bool:
+        """Tell whether the neffos handshake has completed."""
+        return self._acked
+
+    @property
+    def closed_by_us(self) -> bool:
+        """Tell whether this side started closing (so a client does not reconnect)."""
+        return self._closing
+
+    async def wait_closed(self) -> None:
+        """Wait until the socket has ended."""
+        await asyncio.shield(self._ended)
+
+    # -- writing --------------------------------------------------------------
+
+    def send_frame(self, frame: Frame, *, urgent: bool = False) -> bool:
+        """Queue one encoded frame; return False if the connection is closed."""
+        if self._closing:
+            return False
+        return self._outbox.put(frame, urgent=urgent)
+
+    def write(self, msg: Message) -> bool:
+        """Write *msg* to the peer as it is (neffos ``Conn.Write``); return False if refused.
+
+        Refused when the namespace is not connected (except connect/disconnect requests)
+        or the room is not joined (except join requests), as neffos ``canWrite``.
+        A native message goes raw to native-only peers, else in the 7-field form.
+        """
+        if msg.is_native:
+            if self._native_only:
+                return self.send_frame(encode_native(msg.body, binary=msg.is_binary))
+            if "" not in self._namespaces:
+                return False
+            return self.send_frame(
+                encode(Message("", ev.ON_NATIVE_MESSAGE, msg.body, is_binary=msg.is_binary))
+            )
+        event = msg.event
+        if event != ev.ON_NAMESPACE_CONNECT and event != ev.ON_NAMESPACE_DISCONNECT:
+            ns = self._namespaces.get(msg.namespace)
+            if ns is None:
+                return False
+            if (
+                msg.room
+                and event != ev.ON_ROOM_JOIN
+                and event != ev.ON_ROOM_LEFT
+                and msg.room not in ns.rooms
+            ):
+                return False
+        if msg.wait:
+            self._answered = msg.wait
+        return self.send_frame(encode(msg), urgent=bool(msg.wait))
+
+    def reply(self, msg: Message, body: bytes) -> None:
+        """Answer *msg* with *body*, reusing its token, names and frame type (D9)."""
+        if msg.wait:
+            self._answered = msg.wait
+        frame = encode_fields(msg.wait, msg.namespace, msg.room, msg.event, body, binary=msg.is_binary)
+        self.send_frame(frame, urgent=bool(msg.wait))
+
+    def reply_error(self, msg: Message, text: str) -> None:
+        """Answer *msg* with an error reply carrying *text*."""
+        if msg.wait:
+            self._answered = msg.wait
+        # Always text: neffos.js reads a binary error as "[object ArrayBuffer]".
+        frame = encode_fields(msg.wait, msg.namespace, msg.room, msg.event, b"", err=text)
+        self.send_frame(frame, urgent=bool(msg.wait))
+
+    def reply_empty(self, wait: str) -> None:
+        """Send the empty reply ``<wait>;;;;;;`` (the positive answer to a request)."""
+        self._answered = wait
+        self.send_frame(empty_reply(wait), urgent=True)
+
+    def _slow_consumer(self) -> None:
+        logger.warning("closing %r: outbound queue full (slow consumer)", self)
+        asyncio.get_running_loop().create_task(self.close(CLOSE_POLICY, "slow consumer", drain=False))
+
+    # -- asking ---------------------------------------------------------------
+
+    async def ask(self, msg: Message, timeout: float | None = None) -> Message:
+        """Send *msg* as an ask and return the reply (neffos ``Conn.Ask``).
+
+        Raise `AskTimeoutError` after *timeout* (default `Options.ask_timeout`),
+        `WriteClosedError` if the connection closes first, or the typed error of an
+        error reply (`BadNamespaceError`, `RemoteError`, ...).
+        """
+        token = self._next_token()
+        frame = encode_fields(token, msg.namespace, msg.room, msg.event, msg.body, binary=msg.is_binary)
+        return await self.ask_frame(token, frame, msg.event, timeout)
+
+    async def ask_frame(self, token: str, frame: Frame, event: str, timeout: float | None = None) -> Message:
+        """Send a frame already carrying *token* and await its reply; see `ask`."""
+        if self.is_closed:
+            raise WriteClosedError()
+        pending = _Pending(asyncio.get_running_loop().create_future())
+        self._waiters[token] = pending
+        try:
+            self._keep_reading()
+            if not self.send_frame(frame):
+                raise WriteClosedError()
+            reply = await self.await_reply(pending, event, timeout)
+        finally:
+            self._waiters.pop(token, None)
+        if reply.err is not None:
+            raise resolve_remote_error(reply.err)
+        return reply
+
+    async def await_reply(self, pending: _Pending, event: str, timeout: float | None) -> Message:
+        """Wait for *pending* to be resolved, raising `AskTimeoutError` after *timeout*."""
+        seconds = self.options.ask_timeout if timeout is None else timeout
+        try:
+            async with asyncio.timeout(seconds):
+                return await pending.future
+        except TimeoutError:
+            raise AskTimeoutError(f"no reply to {event!r} from {self.id!r} within {seconds:g}s") from None
+
+    def expect_reply(self, token: str, pending: _Pending) -> None:
+        """Register *pending* to be resolved by the reply carrying *token* (server asks)."""
+        self._waiters[token] = pending
+        self._keep_reading()
+
+    def forget_reply(self, token: str) -> None:
+        """Stop waiting for *token*."""
+        self._waiters.pop(token, None)
+
+    def _keep_reading(self) -> None:
+        """Make sure a task is reading, so a reply can arrive while a handler awaits it."""
+        if self._ended.done():
+            return
+        if self._reader is None:
+            if self._acked or self._native_only:
+                self._reader = asyncio.get_running_loop().create_task(self._read_loop())
+        elif self._busy and self._handler_task is self._reader:
+            # The reader is inside a handler that now waits for a reply: hand reading
+            # to a fresh task; the handler's task stops reading when it returns.
+            self._reader = asyncio.get_running_loop().create_task(self._read_loop())
+
+    # -- reading --------------------------------------------------------------
+
+    async def read_forever(self) -> None:
+        """Read and handle messages until the socket ends (the caller's task reads)."""
+        if self._reader is None:
+            self._reader = asyncio.current_task()
+            await self._read_loop()
+        await self.wait_closed()
+
+    async def _read_loop(self) -> None:
+        me = asyncio.current_task()
+        receive = self._socket.receive
+        read_timeout = self.options.read_timeout
+        allow_native = self._allow_native
+        text, binary = WSMsgType.TEXT, WSMsgType.BINARY
+        try:
+            while self._reader is me:
+                try:
+                    raw = await receive(read_timeout)
+                except TimeoutError:
+                    logger.info("closing %r: nothing read for %ss", self, read_timeout)
+                    await self.close(CLOSE_POLICY, "read timeout")
+                    break
+                kind = raw.type
+                if kind is not text and kind is not binary:
+                    if kind is WSMsgType.ERROR:
+                        logger.info("%r: socket error %s", self, raw.data)
+                    break
+                msg = decode(raw.data, allow_native=allow_native)
+                if msg is None:
+                    logger.debug("%r: dropped invalid frame %.80r", self, raw.data)
+                    continue
+                if msg.wait and self._waiters:
+                    pending = self._waiters.pop(msg.wait, None)
+                    if pending is not None:
+                        pending.resolve(msg)
+                        continue
+                if self._busy:
+                    await self._hold(msg)
+                    continue
+                await self._run_handlers(msg, me)
+            else:
+                return  # reading was handed to another task
+        except asyncio.CancelledError:
+            if self._reader is me:
+                self._socket_ended()
+            raise
+        self._socket_ended()
+
+    async def handle_frame(self, data: str | bytes) -> None:
+        """Decode and handle one frame received outside the reader (frames sent before ``M``)."""
+        msg = decode(data, allow_native=self._allow_native)
+        if msg is None:
+            logger.debug("%r: dropped invalid frame %.80r", self, data)
+            return
+        pending = self._waiters.pop(msg.wait, None) if msg.wait else None
+        if pending is not None:
+            pending.resolve(msg)
+        else:
+            await self._run_handlers(msg, asyncio.current_task())
+
+    async def _hold(self, msg: Message) -> None:
+        self._backlog.append(msg)
+        if len(self._backlog) >= self.options.inbound_backlog_size:
+            room = self._backlog_room = asyncio.Event()
+            await room.wait()
+
+    async def _run_handlers(self, msg: Message, me: asyncio.Task[Any] | None) -> None:
+        self._busy = True
+        self._handler_task = me
+        backlog = self._backlog
+        try:
+            await self._handle(msg)
+            while backlog:
+                if self._backlog_room is not None:
+                    self._backlog_room.set()
+                    self._backlog_room = None
+                await self._handle(backlog.popleft())
+        finally:
+            self._busy = False
+            self._handler_task = None
+
+    def _socket_ended(self) -> None:
+        if self._ended.done():
+            return
+        self._ended.set_result(None)
+        self._outbox.close()
+        for pending in list(self._waiters.values()):
+            pending.connection_lost()
+        self._waiters.clear()
+        if self._backlog_room is not None:
+            self._backlog_room.set()
+
+    # -- dispatch -------------------------------------------------------------
+
+    async def _handle(self, msg: Message) -> None:
+        """Route one incoming message; every failure becomes an answer, never a crash."""
+        try:
+            event = msg.event
+            if event in ev.WIRE_REQUESTS:
+                await self._handle_request(msg)
+                return
+            if msg.is_native:
+                ns = self._namespaces.get("")
+                if ns is not None:
+                    await ns.dispatch_native(msg)
+                return
+            if event == ev.ON_ROOM_LEFT and msg.wait.startswith("$") and not self.is_client:
+                # neffos.js leaveAll() asks with _OnRoomLeft (PROTOCOL.md 5.4): treat as leave (D8).
+                await self._handle_request(msg.evolve(event=ev.ON_ROOM_LEAVE))
+                return
+            ns = self._namespaces.get(msg.namespace)
+            if ns is None:
+                if msg.wait:
+                    self.reply_error(msg, "bad namespace")
+                return
+            if event in ev.LOCAL_ONLY_EVENTS:
+                logger.debug("%r: dropped system event %r from the wire", self, event)
+                if msg.wait:
+                    self.reply_error(msg, "invalid payload")
+                return
+            if msg.room and msg.room not in ns.rooms:
+                if msg.wait:
+                    self.reply_error(msg, "bad room")
+                return
+            await ns.dispatch(msg)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("%r: failed to handle %r", self, msg)
+            if msg.wait and self._answered != msg.wait:
+                self.reply_error(msg, "internal error")
+
+    async def _handle_request(self, msg: Message) -> None:
+        if not msg.wait or msg.is_noop:
+            return  # neffos ignores requests that cannot be answered
+        event = msg.event
+        if event == ev.ON_NAMESPACE_CONNECT:
+            await self._reply_connect(msg)
+            return
+        ns = self._namespaces.get(msg.namespace)
+        if event == ev.ON_NAMESPACE_DISCONNECT:
+            if ns is None:
+                self.reply_empty(msg.wait)
+            else:
+                await ns.reply_disconnect(msg)
+        elif ns is None:
+            self.reply_error(msg, "bad namespace")
+        elif event == ev.ON_ROOM_JOIN:
+            await ns.reply_room_join(msg)
+        else:
+            await ns.reply_room_leave(msg)
+
+    async def _reply_connect(self, msg: Message) -> None:
+        if msg.namespace in self._namespaces:
+            self.reply_empty(msg.wait)
+            return
+        table = self._tables.get(msg.namespace)
+        if table is None:
+            self.reply_error(msg, "bad namespace")
+            return
+        ns = NSConn(self, msg.namespace, table)
+        try:
+            await ns.fire(ev.ON_NAMESPACE_CONNECT, msg)
+        except Exception as exc:
+            self.reply_error(msg, error_text(exc))
+            await ns.run_cleanups()
+            return
+        self.register(ns)
+        self.reply_empty(msg.wait)
+        await ns.fire_quietly(ev.ON_NAMESPACE_CONNECTED, msg.evolve(event=ev.ON_NAMESPACE_CONNECTED, wait=""))
+
+    # -- namespaces -----------------------------------------------------------
+
+    def register(self, ns: NSConn) -> None:
+        """Record *ns* as connected and tell the server."""
+        self._namespaces[ns.namespace] = ns
+        if self._registry is not None:
+            self._registry.namespace_connected(ns)
+
+    def unregister(self, ns: NSConn) -> None:
+        """Forget *ns* and tell the server."""
+        if self._namespaces.get(ns.namespace) is ns:
+            del self._namespaces[ns.namespace]
+            if self._registry is not None:
+                self._registry.namespace_disconnected(ns)
+
+    def room_changed(self, ns: NSConn, room: str, joined: bool) -> None:
+        """Tell the server that *ns* joined or left *room*."""
+        if self._registry is not None:
+            if joined:
+                self._registry.room_joined(ns, room)
+            else:
+                self._registry.room_left(ns, room)
+
+    async def connect(self, namespace: str, timeout: float | None = None) -> NSConn:
+        """Connect to *namespace* and return its `NSConn` (neffos ``Conn.Connect``).
+
+        On the server this asks the client to connect (D3: the ack goes out first). Our
+        own ``_OnNamespaceConnect`` handler runs first and may refuse by raising.
+        Raise `BadNamespaceError` if the namespace is not declared on this side, or the
+        typed error of the peer's refusal.
+        """
+        existing = self._namespaces.get(namespace)
+        if existing is not None:
+            return existing
+        table = self._tables.get(namespace)
+        if table is None:
+            raise BadNamespaceError()
+        if self.is_closed:
+            raise WriteClosedError()
+        if not self.is_client:
+            self.send_ack()
+        ns = NSConn(self, namespace, table)
+        local = Message(namespace, ev.ON_NAMESPACE_CONNECT, is_local=True)
+        await ns.fire(ev.ON_NAMESPACE_CONNECT, local)
+        try:
+            await self.ask(local, timeout)
+        except BaseException:
+            await ns.run_cleanups()
+            raise
+        self.register(ns)
+        await ns.fire_quietly(ev.ON_NAMESPACE_CONNECTED, local.evolve(event=ev.ON_NAMESPACE_CONNECTED))
+        return ns
+
+    def send_ack(self) -> None:
+        """Send ``A<id>`` once; before it nothing else may be written (D2)."""
+        if self._acked or self.is_client:
+            return
+        self._acked = True
+        self.send_frame(Frame(f"A{self.id}".encode(), True), urgent=True)
+
+    def mark_acknowledged(self) -> None:
+        """Record that the handshake completed (client side, on ``A<id>``)."""
+        self._acked = True
+
+    def fire_and_forget(self, work: Callable[[], Awaitable[Any]]) -> None:
+        """Run *work* in a task, logging its failure."""
+
+        async def run() -> None:
+            try:
+                await work()
+            except Exception:
+                logger.exception("%r: background work failed", self)
+
+        asyncio.get_running_loop().create_task(run())
+
+    # -- closing --------------------------------------------------------------
+
+    async def close(self, code: int = CLOSE_NORMAL, reason: str = "", *, drain: bool = True) -> None:
+        """Close with a real close frame (1000 by default) after queued frames drain."""
+        if self._closing:
+            await self.wait_closed()
+            return
+        self._closing = True
+        seconds = self.options.close_timeout
+        if drain:
+            try:
+                async with asyncio.timeout(seconds):
+                    await self._outbox.drain()
+            except TimeoutError:
+                drain = False
+        try:
+            async with asyncio.timeout(seconds + 1):
+                await self._socket.close(code=code, message=reason.encode()[:123])
+        except (TimeoutError, ConnectionError) as exc:
+            logger.debug("%r: close did not complete cleanly: %s", self, exc)
+        if self._reader is None or self._reader.done():
+            self._socket_ended()
+        supervisor = self._supervisor
+        if supervisor is not None and supervisor is not asyncio.current_task():
+            await asyncio.wait([supervisor], timeout=seconds)
+
+    def supervise(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run *work* (a client's read-and-reconnect loop) for as long as this connection lives."""
+        self._supervisor = asyncio.get_running_loop().create_task(work)
+
+    def rebind(self, conn_id: str, socket: Socket, sink: FrameSink, tries: int) -> None:
+        """Continue on a new socket after a reconnection (client side)."""
+        self.id = conn_id
+        self._socket = socket
+        self.attach(sink)
+        self.reconnect_tries = tries
+        self._ended = asyncio.get_running_loop().create_future()
+        self._reader = None
+        self._busy = False
+        self._backlog.clear()
+        self._acked = True
+
+    async def teardown(self) -> None:
+        """Fire the forced local leave and disconnect events of every namespace (neffos Close)."""
+        self._socket_ended()
+        for ns in list(self._namespaces.values()):
+            await ns.close_local(forced=True)

@@ -1,0 +1,373 @@
+"""`Server`: accepts connections, runs the neffos handshake, broadcasts and asks."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType
+
+from . import events as ev
+from .conn import CLOSE_GOING_AWAY, CLOSE_POLICY, Conn, Socket, _Pending
+from .errors import NoRecipientError, ServerClosedError, error_text, resolve_remote_error
+from .exchange import NO_EXCLUSION, Exchange, Exclusion, LocalExchange
+from .message import Message
+from .ns_conn import NSConn
+from .options import Options
+from .outbox import FrameSink
+from .protocol import ACK_REQUEST, Frame, encode, encode_fields
+from .room import Room
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+logger = logging.getLogger("aioneffos")
+
+MAX_PRE_ACK_FRAMES = 16
+"""Frames a client may send before ``M``; they are handled after the ack (D1)."""
+
+ConnCallback = Callable[[Conn], Awaitable[None] | None]
+Excluded = Conn | NSConn | Room | str | None
+"""What `Server.broadcast` may skip: one connection (`Conn`/`NSConn`), or by id (`str`, `Room`)."""
+
+
+async def _call(callback: Callable[..., Any], *args: Any) -> Any:
+    result = callback(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+class Server:
+    """A neffos websocket server (neffos ``Server``); mount it with `handler`.
+
+    *conn_handler* is a `ConnHandler` (`Namespaces`, `Events`, an MVC application) or a
+    plain ``{namespace: {event: handler}}`` dict. Keyword *options* are `Options` fields.
+    """
+
+    def __init__(
+        self,
+        conn_handler: ev.HandlerSource,
+        *,
+        on_connect: ConnCallback | None = None,
+        on_disconnect: ConnCallback | None = None,
+        on_upgrade_error: Callable[[BaseException], None] | None = None,
+        id_generator: Callable[[web.Request], Awaitable[str] | str] | None = None,
+        exchange: Exchange | None = None,
+        **options: Any,
+    ) -> None:
+        self.options = Options(**options)
+        self.on_connect = on_connect
+        """Called with each new connection before it is acknowledged; raise to refuse it (``H<text>``)."""
+        self.on_disconnect = on_disconnect
+        """Called after an accepted connection has ended and its namespaces were disconnected."""
+        self.on_upgrade_error = on_upgrade_error
+        """Called when an HTTP request could not be upgraded to a websocket."""
+        self.id_generator = id_generator
+        """Makes a connection id from the upgrade request; a random UUID by default."""
+        self.exchange: Exchange = exchange if exchange is not None else LocalExchange()
+        self.node_id = uuid.uuid4().hex
+        """This server's id within a cluster."""
+        self._tables = ev.compile_namespaces(conn_handler)
+        self._native_only = ev.is_native_only(self._tables)
+        self._serials = itertools.count(1)
+        self._tokens = itertools.count(1)
+        self._conns: dict[Conn, None] = {}
+        self._by_id: dict[str, dict[Conn, None]] = {}
+        self._members: dict[str, dict[NSConn, None]] = {}
+        self._rooms: dict[tuple[str, str], dict[NSConn, None]] = {}
+        self._started = False
+        self._closed = False
+        self._start_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Server namespaces={list(self._tables)} connections={len(self._conns)}>"
+
+    # -- state ----------------------------------------------------------------
+
+    @property
+    def namespaces(self) -> Collection[str]:
+        """Give the names of the namespaces this server serves."""
+        return self._tables.keys()
+
+    @property
+    def connections(self) -> Collection[Conn]:
+        """Give every live connection (a read-only view)."""
+        return self._conns.keys()
+
+    @property
+    def total_connections(self) -> int:
+        """Count the live connections of this process (neffos ``GetTotalConnections``)."""
+        return len(self._conns)
+
+    def connection(self, conn_id: str) -> Conn | None:
+        """Give a live connection with id *conn_id*, or ``None``."""
+        conns = self._by_id.get(conn_id)
+        return next(iter(conns)) if conns else None
+
+    def namespace_connections(self, namespace: str) -> Collection[NSConn]:
+        """Give every connection to *namespace* (neffos ``GetConnectionsByNamespace``)."""
+        return self._members.get(namespace, {}).keys()
+
+    @property
+    def accepting(self) -> bool:
+        """Tell whether new connections are accepted (answers the neffos.js ``HEAD`` probe)."""
+        return not self._closed
+
+    def next_token(self) -> str:
+        """Make a server ask token: decimal, never starting with ``$`` or ``#`` (D19)."""
+        return str(next(self._tokens))
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the exchange; called by `setup` at app startup, or by the first connection."""
+        if self._started:
+            return
+        async with self._start_lock:
+            if not self._started:
+                if self._closed:
+                    raise ServerClosedError("server is closed")
+                await self.exchange.start(self)
+                self._started = True
+
+    async def close(self) -> None:
+        """Refuse new connections, close every connection with 1001 and stop the exchange."""
+        if self._closed:
+            return
+        self._closed = True
+        conns = list(self._conns)
+        await asyncio.gather(
+            *(c.close(CLOSE_GOING_AWAY, "server shutdown") for c in conns), return_exceptions=True
+        )
+        await asyncio.gather(*(c.wait_closed() for c in conns), return_exceptions=True)
+        if self._started:
+            await self.exchange.stop()
+
+    def new_conn(
+        self,
+        socket: Socket,
+        sink: FrameSink,
+        conn_id: str,
+        *,
+        request: web.Request | None = None,
+        reconnect_tries: int = 0,
+    ) -> Conn:
+        """Make the `Conn` for an upgraded socket (used by the aiohttp glue)."""
+        conn = Conn(
+            conn_id,
+            False,
+            socket,
+            self._tables,
+            self.options,
+            self.next_token,
+            server=self,
+            request=request,
+            reconnect_tries=reconnect_tries,
+            key=f"{self.node_id}.{next(self._serials)}",
+            registry=self,
+        )
+        conn.attach(sink)
+        return conn
+
+    async def serve(self, conn: Conn, socket: Socket) -> None:
+        """Run *conn* from handshake to teardown; returns when the connection has ended."""
+        self._add(conn)
+        accepted = False
+        try:
+            accepted = await (
+                self._accept_native(conn) if self._native_only else self._handshake(conn, socket)
+            )
+            if accepted:
+                await conn.read_forever()
+        finally:
+            await conn.teardown()
+            self._remove(conn)
+            if accepted and self.on_disconnect is not None:
+                try:
+                    await _call(self.on_disconnect, conn)
+                except Exception:
+                    logger.exception("on_disconnect failed for %r", conn)
+
+    async def _handshake(self, conn: Conn, socket: Socket) -> bool:
+        """Wait for ``M``, run on_connect, then send ``A<id>`` or ``H<text>`` (D1-D4)."""
+        early: list[str | bytes] = []
+        try:
+            async with asyncio.timeout(self.options.handshake_timeout):
+                while True:
+                    raw = await socket.receive()
+                    if raw.type is WSMsgType.TEXT and raw.data == ACK_REQUEST:
+                        break
+                    if raw.type is not WSMsgType.TEXT and raw.type is not WSMsgType.BINARY:
+                        return False
+                    early.append(raw.data)
+                    if len(early) > MAX_PRE_ACK_FRAMES:
+                        await conn.close(CLOSE_POLICY, "expected the neffos handshake (M)")
+                        return False
+        except TimeoutError:
+            await conn.close(CLOSE_POLICY, "handshake timeout")
+            return False
+        if not await self._run_on_connect(conn):
+            return False
+        conn.send_ack()
+        for data in early:
+            await conn.handle_frame(data)
+        return True
+
+    async def _accept_native(self, conn: Conn) -> bool:
+        """Native-only mode: no handshake; namespace ``""`` is connected from the start."""
+        conn.mark_acknowledged()
+        conn.register(NSConn(conn, "", self._tables[""]))
+        return await self._run_on_connect(conn)
+
+    async def _run_on_connect(self, conn: Conn) -> bool:
+        if self.on_connect is None:
+            return True
+        try:
+            await _call(self.on_connect, conn)
+        except Exception as exc:
+            text = error_text(exc) or "connection refused"
+            logger.info("refused %r: %s", conn, text)
+            if not conn.is_acknowledged:
+                conn.send_frame(Frame(f"H{text}".encode(), True))
+            # After the ack (D3) a refusal can only close the connection.
+            await conn.close(CLOSE_POLICY, text)
+            return False
+        return True
+
+    # -- registry (called by Conn) --------------------------------------------
+
+    def _add(self, conn: Conn) -> None:
+        self._conns[conn] = None
+        self._by_id.setdefault(conn.id, {})[conn] = None
+
+    def _remove(self, conn: Conn) -> None:
+        self._conns.pop(conn, None)
+        same_id = self._by_id.get(conn.id)
+        if same_id is not None:
+            same_id.pop(conn, None)
+            if not same_id:
+                del self._by_id[conn.id]
+
+    def namespace_connected(self, ns_conn: NSConn) -> None:
+        """Index *ns_conn* for delivery."""
+        members = self._members.get(ns_conn.namespace)
+        if members is None:
+            members = self._members[ns_conn.namespace] = {}
+            self.exchange.namespace_active(ns_conn.namespace)
+        members[ns_conn] = None
+
+    def namespace_disconnected(self, ns_conn: NSConn) -> None:
+        """Drop *ns_conn* from the delivery index."""
+        members = self._members.get(ns_conn.namespace)
+        if members is not None:
+            members.pop(ns_conn, None)
+            if not members:
+                del self._members[ns_conn.namespace]
+                self.exchange.namespace_idle(ns_conn.namespace)
+
+    def room_joined(self, ns_conn: NSConn, room: str) -> None:
+        """Index *ns_conn* as a member of *room*."""
+        self._rooms.setdefault((ns_conn.namespace, room), {})[ns_conn] = None
+
+    def room_left(self, ns_conn: NSConn, room: str) -> None:
+        """Drop *ns_conn* from *room*'s members."""
+        key = (ns_conn.namespace, room)
+        members = self._rooms.get(key)
+        if members is not None:
+            members.pop(ns_conn, None)
+            if not members:
+                del self._rooms[key]
+
+    # -- delivery -------------------------------------------------------------
+
+    def broadcast(self, msg: Message, exclude: Excluded = None) -> None:
+        """Send *msg* to every connection in its namespace (neffos ``Broadcast``).
+
+        ``msg.room`` limits it to that room's members and ``msg.to`` to connections with
+        that id. *exclude* skips one connection (a `Conn` or `NSConn`) or every connection
+        with an id (a `str` or a `Room`, whose id is its connection's). The wait token is
+        cleared (D10): a broadcast is never an ask; use `ask` for that.
+        """
+        if msg.wait:
+            msg = msg.evolve(wait="")
+        self.exchange.publish(msg, exclusion_of(exclude))
+
+    def deliver(self, msg: Message, exclusion: Exclusion = NO_EXCLUSION) -> int:
+        """Write *msg* to this process's matching connections, encoded once; return how many."""
+        frame: Frame | None = None
+        count = 0
+        for ns_conn in self._targets(msg):
+            conn = ns_conn.conn
+            if exclusion and exclusion.excludes(conn):
+                continue
+            if frame is None:
+                frame = encode(msg)
+            if conn.send_frame(frame):
+                count += 1
+        return count
+
+    def _targets(self, msg: Message) -> Iterable[NSConn]:
+        if msg.to:
+            targets = []
+            for conn in self._by_id.get(msg.to, ()):
+                ns_conn = conn.namespace(msg.namespace)
+                if ns_conn is not None and (not msg.room or msg.room in ns_conn.rooms):
+                    targets.append(ns_conn)
+            return targets
+        if msg.room:
+            return list(self._rooms.get((msg.namespace, msg.room), ()))
+        return list(self._members.get(msg.namespace, ()))
+
+    async def ask(self, msg: Message, *, exclude: Excluded = None, timeout: float | None = None) -> Message:
+        """Ask every matching connection (as `broadcast` picks them) and return the first reply.
+
+        Later replies are dropped. Raise `AskTimeoutError` after *timeout* (default
+        `Options.ask_timeout`), `NoRecipientError` when nothing matches, or the typed
+        error of an error reply.
+        """
+        seconds = self.options.ask_timeout if timeout is None else timeout
+        return await self.exchange.ask(msg, exclusion_of(exclude), seconds)
+
+    async def ask_local(self, msg: Message, exclusion: Exclusion, timeout: float) -> Message:
+        """Ask this process's matching connections; see `ask`."""
+        targets = [n for n in self._targets(msg) if not (exclusion and exclusion.excludes(n.conn))]
+        if not targets:
+            raise NoRecipientError(f"no connection matches an ask of {msg.namespace!r}/{msg.event!r}")
+        token = self.next_token()
+        frame = encode_fields(token, msg.namespace, msg.room, msg.event, msg.body, binary=msg.is_binary)
+        pending = _Pending(asyncio.get_running_loop().create_future(), remaining=len(targets))
+        for ns_conn in targets:
+            ns_conn.conn.expect_reply(token, pending)
+            if not ns_conn.conn.send_frame(frame):
+                pending.connection_lost()
+        try:
+            reply = await targets[0].conn.await_reply(pending, msg.event, timeout)
+        finally:
+            for ns_conn in targets:
+                ns_conn.conn.forget_reply(token)
+        if reply.err is not None:
+            raise resolve_remote_error(reply.err)
+        return reply
+
+    def do(self, fn: Callable[[Conn], object]) -> None:
+        """Call *fn* with every live connection (neffos ``Server.Do``)."""
+        for conn in list(self._conns):
+            fn(conn)
+
+
+def exclusion_of(exclude: Excluded) -> Exclusion:
+    """Turn what `Server.broadcast` accepts as *exclude* into an `Exclusion`."""
+    if exclude is None:
+        return NO_EXCLUSION
+    if isinstance(exclude, str):
+        return Exclusion(conn_id=exclude)
+    if isinstance(exclude, Room):
+        return Exclusion(conn_id=exclude.ns_conn.conn.id)
+    conn = exclude.conn if isinstance(exclude, NSConn) else exclude
+    return Exclusion(conn_key=conn.key)

@@ -1,0 +1,167 @@
+"""aiohttp glue: mount a `Server` on a route, reach the upgrade request, shut down cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from .conn import CLOSE_GOING_AWAY, Conn
+from .protocol import Frame
+from .server import Server
+
+logger = logging.getLogger("aioneffos")
+
+SERVER_KEY = web.AppKey("aioneffos.server", Server)
+"""Where `setup` keeps the server on the aiohttp application."""
+
+HEADER_PARAM_PREFIX = "x-websocket-header-"
+"""Query parameters named ``X-Websocket-Header-<Name>`` become request header ``<Name>``."""
+RECONNECT_HEADER = "X-Websocket-Reconnect"
+
+IdGenerator = Callable[[web.Request], Awaitable[str] | str]
+
+
+class _ServerSink:
+    """Writes pre-framed bytes straight to the transport; waits for drain when it is full."""
+
+    __slots__ = ("_protocol", "_transport")
+
+    def __init__(self, request: web.Request) -> None:
+        transport = request.transport
+        if transport is None:
+            raise ConnectionResetError("connection lost during upgrade")
+        self._transport = transport
+        self._protocol = request.protocol
+
+    def write_now(self, frame: Frame) -> bool:
+        if self._protocol.writing_paused or self._transport.is_closing():
+            return False
+        self._transport.write(frame.server_wire())
+        return True
+
+    async def write(self, frame: Frame) -> None:
+        # aiohttp's own writer waits for drain the same way (BaseProtocol._drain_helper).
+        await self._protocol._drain_helper()
+        if self._transport.is_closing():
+            raise ConnectionResetError("socket is closing")
+        self._transport.write(frame.server_wire())
+
+
+def get_request(conn: Conn) -> web.Request:
+    """Give the upgrade request of a server-side connection (Iris ``websocket.GetContext``).
+
+    Headers sent as ``X-Websocket-Header-*`` query parameters are included. Raise
+    `TypeError` for a client-side connection, which has none.
+    """
+    if conn.request is None:
+        raise TypeError(f"{conn!r} has no upgrade request: it is not a server-side connection")
+    return conn.request
+
+
+def _with_header_params(request: web.Request) -> web.Request:
+    """Turn ``X-Websocket-Header-X-Name=value`` query parameters into headers (browsers
+    cannot set websocket headers; neffos.js sends them this way)."""
+    extra = [
+        (key[len(HEADER_PARAM_PREFIX) :], value)
+        for key, value in request.query.items()
+        if key.lower().startswith(HEADER_PARAM_PREFIX) and len(key) > len(HEADER_PARAM_PREFIX)
+    ]
+    if not extra:
+        return request
+    headers = CIMultiDict(request.headers)
+    for name, value in extra:
+        headers[name] = value
+    return request.clone(headers=headers)
+
+
+def _reconnect_tries(request: web.Request) -> int:
+    try:
+        return max(0, int(request.headers.get(RECONNECT_HEADER, "0")))
+    except ValueError:
+        return 0
+
+
+async def _make_id(generator: IdGenerator | None, request: web.Request) -> str:
+    if generator is None:
+        return str(uuid.uuid4())
+    conn_id = generator(request)
+    if inspect.isawaitable(conn_id):
+        conn_id = await conn_id
+    if not isinstance(conn_id, str) or not conn_id:
+        raise TypeError(f"id_generator must return a non-empty str, got {conn_id!r}")
+    return conn_id
+
+
+def handler(
+    server: Server, id_generator: IdGenerator | None = None
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Make the aiohttp handler that upgrades requests and serves them with *server*.
+
+    Mount it with ``app.router.add_get(path, handler(server))``. *id_generator* (sync
+    or async, given the request) overrides ``server.id_generator``; raising an
+    `aiohttp.web.HTTPException` from it refuses the upgrade with that response, which
+    also stops neffos.js from reconnecting. ``HEAD`` (neffos.js's reconnect probe) gets
+    204 while the server accepts connections, 503 once it is closed.
+    """
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if request.method == "HEAD":
+            return web.Response(status=204 if server.accepting else 503)
+        if not server.accepting:
+            return web.Response(status=503, text="websocket server is closed")
+        await server.start()
+        request = _with_header_params(request)
+        conn_id = await _make_id(id_generator or server.id_generator, request)
+        options = server.options
+        ws = web.WebSocketResponse(
+            compress=False,
+            max_msg_size=options.max_message_size,
+            heartbeat=options.ping_interval,
+            timeout=options.close_timeout,
+        )
+        try:
+            await ws.prepare(request)
+        except Exception as exc:
+            if server.on_upgrade_error is not None:
+                server.on_upgrade_error(exc)
+            raise
+        conn = server.new_conn(
+            ws,
+            _ServerSink(request),
+            conn_id,
+            request=request,
+            reconnect_tries=_reconnect_tries(request),
+        )
+        try:
+            await server.serve(conn, ws)
+        except asyncio.CancelledError:
+            # The application is shutting down under us: still say goodbye properly.
+            if not ws.closed:
+                await asyncio.shield(conn.close(CLOSE_GOING_AWAY, "server shutdown", drain=False))
+            raise
+        return ws
+
+    return handle
+
+
+def setup(app: web.Application, server: Server) -> None:
+    """Tie *server* to *app*: started at startup, closed (1001 to every peer) at shutdown.
+
+    The server is then reachable as ``app[SERVER_KEY]``.
+    """
+    app[SERVER_KEY] = server
+
+    async def start(_: web.Application) -> None:
+        await server.start()
+
+    async def shutdown(_: web.Application) -> None:
+        await server.close()
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(shutdown)
