@@ -1,0 +1,129 @@
+"""Helpers of the framework suite: a raw websocket peer, an inbox for handler calls, timeouts.
+
+`RawPeer` speaks frames directly (aiohttp's ``ws_connect``), so a test can send any
+bytes and assert the exact bytes that come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+import aiohttp
+from aiohttp import WSMsgType
+
+TIMEOUT = 5.0
+"""Seconds any single wait in this suite may take before the test fails."""
+
+Frame = str | bytes
+"""A received data frame: ``str`` for text, ``bytes`` for binary."""
+
+
+class PeerClosedError(Exception):
+    """The raw peer's socket ended while a frame was expected."""
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        super().__init__(f"closed with {code} {reason!r}")
+        self.code = code
+        self.reason = reason
+
+
+class RawPeer:
+    """A plain websocket client for frame-level tests."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.id = ""
+        self._tokens = 0
+
+    async def handshake(self) -> str:
+        """Send ``M`` and return the id of the ``A<id>`` answer."""
+        await self.ws.send_str("M")
+        frame = await self.recv()
+        assert isinstance(frame, str), frame
+        assert frame.startswith("A"), frame
+        self.id = frame[1:]
+        return self.id
+
+    async def send(self, frame: Frame) -> None:
+        """Send *frame*: text for ``str``, binary for ``bytes``."""
+        if isinstance(frame, bytes):
+            await self.ws.send_bytes(frame)
+        else:
+            await self.ws.send_str(frame)
+
+    async def recv(self, timeout: float = TIMEOUT) -> Frame:
+        """Give the next data frame; raise `PeerClosedError` if the socket ends instead."""
+        async with asyncio.timeout(timeout):
+            while True:
+                raw = await self.ws.receive()
+                if raw.type is WSMsgType.TEXT or raw.type is WSMsgType.BINARY:
+                    data: Frame = raw.data
+                    return data
+                if raw.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    raise PeerClosedError(self.ws.close_code, str(raw.extra or ""))
+
+    async def recv_close(self, timeout: float = TIMEOUT) -> tuple[int | None, str]:
+        """Read until the server closes; give its close code and reason. Data frames are skipped."""
+        try:
+            while True:
+                await self.recv(timeout)
+        except PeerClosedError as closed:
+            return closed.code, closed.reason
+
+    def token(self) -> str:
+        """Make a fresh client ask token."""
+        self._tokens += 1
+        return f"$raw{self._tokens}"
+
+    async def ask(self, ns: str, event: str, body: str = "", room: str = "") -> Frame:
+        """Send a text ask and give the next frame, which must be its answer."""
+        tok = self.token()
+        await self.send(f"{tok};{ns};{room};{event};0;0;{body}")
+        frame = await self.recv()
+        head = frame if isinstance(frame, str) else frame.decode(errors="replace")
+        assert head.startswith(f"{tok};"), f"expected the answer to {tok}, got {frame!r}"
+        return frame
+
+    async def connect(self, ns: str) -> None:
+        """Connect namespace *ns* and check the empty reply."""
+        tok = self.token()
+        await self.send(f"{tok};{ns};;_OnNamespaceConnect;0;0;")
+        assert await self.recv() == f"{tok};;;;;;"
+
+    async def join(self, ns: str, room: str) -> None:
+        """Join *room* of *ns* and check the empty reply."""
+        tok = self.token()
+        await self.send(f"{tok};{ns};{room};_OnRoomJoin;0;0;")
+        assert await self.recv() == f"{tok};;;;;;"
+
+    async def close(self) -> None:
+        """Close the socket."""
+        await self.ws.close()
+
+
+async def wait_for(future: Awaitable[Any], timeout: float = TIMEOUT) -> Any:
+    """Await *future* under the suite's timeout."""
+    async with asyncio.timeout(timeout):
+        return await future
+
+
+class Inbox:
+    """Collects messages from handlers; tests await them under a timeout."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    def put(self, item: Any) -> None:
+        """Record *item*."""
+        self.queue.put_nowait(item)
+
+    async def get(self, timeout: float = TIMEOUT) -> Any:
+        """Give the next recorded item."""
+        async with asyncio.timeout(timeout):
+            return await self.queue.get()
+
+    def empty(self) -> bool:
+        """Tell whether nothing is waiting."""
+        return self.queue.empty()
