@@ -1,0 +1,135 @@
+"""neffos.js 0.1.34 against our server: namespace connect and disconnect (PROTOCOL.md 4.2, 4.4)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from aioneffos.framework import Message, NSConn, Server
+from compat.node_client import CommandError, LeaveResult, NodeDriver
+from compat.server_probe import Probe, counting_ids
+
+pytestmark = pytest.mark.compat
+
+HOOKS = ("_OnNamespaceConnect", "_OnNamespaceConnected", "_OnNamespaceDisconnect")
+
+
+def refuse(ns: NSConn, msg: Message) -> None:
+    raise PermissionError("not allowed")
+
+
+async def test_connect_runs_the_hooks_on_both_sides(serve, driver: NodeDriver, probe: Probe) -> None:
+    server = Server({"default": probe.events(*HOOKS)}, id_generator=counting_ids())
+    url = await serve(server)
+    client = await driver.dial(url, {"default": {}})
+
+    await client.connect("default")
+
+    before = await probe.next("_OnNamespaceConnect")
+    after = await probe.next("_OnNamespaceConnected")
+    assert (before.conn_id, before.namespace, before.is_local) == ("conn-1", "default", False)
+    assert (after.conn_id, after.namespace, after.wait) == ("conn-1", "default", "")
+    assert [n.conn.id for n in server.namespace_connections("default")] == ["conn-1"]
+    local = await client.wait_for("_OnNamespaceConnected")
+    assert (local.namespace, local.is_local) == ("default", True)
+    assert (await client.state()).namespaces == {"default": []}
+
+
+async def test_connect_refused_by_server_handler_rejects_with_its_text(serve, driver: NodeDriver) -> None:
+    server = Server({"default": {}, "forbidden": {"_OnNamespaceConnect": refuse}})
+    client = await driver.dial(await serve(server), {"forbidden": {}})
+
+    with pytest.raises(CommandError) as info:
+        await client.connect("forbidden")
+
+    assert (info.value.message, info.value.error_type) == ("not allowed", "Error")
+    assert (await client.state()).namespaces == {}
+    assert list(server.namespace_connections("forbidden")) == []
+
+
+async def test_connect_to_namespace_the_server_lacks_rejects_with_bad_namespace(
+    serve, driver: NodeDriver
+) -> None:
+    url = await serve(Server({"default": {}}))
+    # Declared on the client, so neffos.js sends the request and the server answers it.
+    client = await driver.dial(url, {"default": {}, "nope": {}})
+
+    with pytest.raises(CommandError) as info:
+        await client.connect("nope")
+
+    assert (info.value.message, info.value.error_type) == ("bad namespace", "Error")
+    await client.connect("default")  # the connection is still usable
+    assert (await client.state()).namespaces == {"default": []}
+
+
+async def test_connect_to_namespace_the_client_lacks_is_refused_by_neffos_js(
+    serve, driver: NodeDriver, probe: Probe
+) -> None:
+    url = await serve(Server({"default": {}, "other": probe.events("_OnNamespaceConnect")}))
+    client = await driver.dial(url, {"default": {}})
+
+    # neffos.js checks its own declarations first and sends nothing (PROTOCOL.md 4.2 step 1).
+    with pytest.raises(CommandError) as info:
+        await client.connect("other")
+    assert (info.value.message, info.value.error_type) == ("bad namespace", "Error")
+
+    await client.connect("default")
+    assert probe.seen("_OnNamespaceConnect") == []
+
+
+async def test_client_disconnect_runs_the_server_hook_and_forgets_the_namespace(
+    serve, driver: NodeDriver, probe: Probe
+) -> None:
+    server = Server({"default": probe.events(*HOOKS)}, id_generator=counting_ids())
+    client = await driver.dial(await serve(server), {"default": {}})
+    await client.connect("default")
+
+    assert await client.disconnect("default") == LeaveResult(None, "null")
+
+    hook = await probe.next("_OnNamespaceDisconnect")
+    assert (hook.conn_id, hook.namespace, hook.is_local, hook.is_forced) == (
+        "conn-1",
+        "default",
+        False,
+        False,
+    )
+    assert list(server.namespace_connections("default")) == []
+    conn = server.connection("conn-1")
+    assert conn is not None
+    assert dict(conn.namespaces) == {}
+    local = await client.wait_for("_OnNamespaceDisconnect")
+    assert (local.is_local, local.is_forced) == (True, False)
+
+
+async def test_second_disconnect_resolves_to_bad_namespace_without_asking(
+    serve, driver: NodeDriver, probe: Probe
+) -> None:
+    url = await serve(Server({"default": probe.events("_OnNamespaceDisconnect")}))
+    client = await driver.dial(url, {"default": {}})
+    await client.connect("default")
+    await client.disconnect("default")
+
+    # neffos.js answers locally once the namespace is gone (PROTOCOL.md 9.2: resolves, never rejects).
+    assert await client.disconnect("default") == LeaveResult("bad namespace", "Error")
+    assert len(probe.seen("_OnNamespaceDisconnect")) == 1
+
+
+async def test_disconnect_of_a_namespace_already_left_gets_the_empty_reply(
+    serve, driver: NodeDriver, probe: Probe
+) -> None:
+    url = await serve(Server({"default": probe.events("_OnNamespaceDisconnect")}))
+    client = await driver.dial(url, {"default": {}})
+    await client.connect("default")
+
+    # Both asks leave neffos.js before the first reply arrives, so the server sees the
+    # second one after the namespace is gone: it must answer with the empty reply (4.4),
+    # or neffos.js would wait for ever. A local "bad namespace" would mean it never left.
+    first, second = await asyncio.gather(client.disconnect("default"), client.disconnect("default"))
+
+    assert (first, second) == (LeaveResult(None, "null"), LeaveResult(None, "null"))
+    assert len(probe.seen("_OnNamespaceDisconnect")) == 1
+    assert (await client.state()).namespaces == {}
+    # neffos.js fires its local hook once per resolved ask.
+    for _ in range(2):
+        assert (await client.wait_for("_OnNamespaceDisconnect")).is_local
