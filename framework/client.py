@@ -100,6 +100,7 @@ class _Dialer:
         try:
             while True:
                 await conn.read_forever()
+                await conn.wait_closed()
                 remembered = {name: list(ns.rooms) for name, ns in conn.namespaces.items()}
                 kept = dict(conn.namespaces)
                 await conn.teardown()

@@ -112,7 +112,7 @@ class Conn:
     _outbox: Outbox = attrs.field(init=False)
     _namespaces: dict[str, NSConn] = attrs.field(factory=dict, init=False)
     _waiters: dict[str, _Pending] = attrs.field(factory=dict, init=False)
-    _backlog: deque[Message] = attrs.field(factory=deque, init=False)
+    _backlog: deque[Message] | None = attrs.field(default=None, init=False)
     _backlog_room: asyncio.Event | None = attrs.field(default=None, init=False)
     _reader: asyncio.Task[None] | None = attrs.field(default=None, init=False)
     _handler_task: asyncio.Task[Any] | None = attrs.field(default=None, init=False)
@@ -295,23 +295,23 @@ class Conn:
             return
         if self._reader is None:
             if self._acked or self._native_only:
-                self._reader = asyncio.get_running_loop().create_task(self._read_loop())
+                self._reader = asyncio.get_running_loop().create_task(self.read_forever())
         elif self._busy and self._handler_task is self._reader:
             # The reader is inside a handler that now waits for a reply: hand reading
             # to a fresh task; the handler's task stops reading when it returns.
-            self._reader = asyncio.get_running_loop().create_task(self._read_loop())
+            self._reader = asyncio.get_running_loop().create_task(self.read_forever())
 
     # -- reading --------------------------------------------------------------
 
     async def read_forever(self) -> None:
-        """Read and handle messages until the socket ends (the caller's task reads)."""
-        if self._reader is None:
-            self._reader = asyncio.current_task()
-            await self._read_loop()
-        await self.wait_closed()
+        """Read and handle messages until the socket ends or reading moves to another task.
 
-    async def _read_loop(self) -> None:
+        The caller's task becomes the reader unless one is already running; after this
+        returns, `wait_closed` tells when the socket has really ended.
+        """
         me = asyncio.current_task()
+        if self._reader is None:
+            self._reader = me
         receive = self._socket.receive
         read_timeout = self.options.read_timeout
         allow_native = self._allow_native
@@ -363,22 +363,25 @@ class Conn:
             await self._run_handlers(msg, asyncio.current_task())
 
     async def _hold(self, msg: Message) -> None:
-        self._backlog.append(msg)
-        if len(self._backlog) >= self.options.inbound_backlog_size:
+        backlog = self._backlog
+        if backlog is None:
+            backlog = self._backlog = deque()
+        backlog.append(msg)
+        if len(backlog) >= self.options.inbound_backlog_size:
             room = self._backlog_room = asyncio.Event()
             await room.wait()
 
     async def _run_handlers(self, msg: Message, me: asyncio.Task[Any] | None) -> None:
         self._busy = True
         self._handler_task = me
-        backlog = self._backlog
         try:
             await self._handle(msg)
-            while backlog:
+            while self._backlog:
                 if self._backlog_room is not None:
                     self._backlog_room.set()
                     self._backlog_room = None
-                await self._handle(backlog.popleft())
+                await self._handle(self._backlog.popleft())
+            self._backlog = None
         finally:
             self._busy = False
             self._handler_task = None
@@ -462,7 +465,7 @@ class Conn:
         if table is None:
             self.reply_error(msg, "bad namespace")
             return
-        ns = NSConn(self, msg.namespace, table)
+        ns = NSConn(self, table.name, table)
         try:
             await ns.fire(ev.ON_NAMESPACE_CONNECT, msg)
         except Exception as exc:
@@ -587,7 +590,7 @@ class Conn:
         self._ended = asyncio.get_running_loop().create_future()
         self._reader = None
         self._busy = False
-        self._backlog.clear()
+        self._backlog = None
         self._acked = True
 
     async def teardown(self) -> None:

@@ -33,31 +33,26 @@ class FrameSink(Protocol):
 
 
 class Outbox:
-    """The ordered, bounded outbound queue of one connection."""
+    """The ordered, bounded outbound queue of one connection.
 
-    __slots__ = (
-        "_closed",
-        "_idle",
-        "_limit",
-        "_on_overflow",
-        "_queue",
-        "_sink",
-        "_task",
-        "_urgent",
-    )
+    The queue exists only while the socket is backed up (a deque costs ~760 bytes, and
+    most connections never need one).
+    """
+
+    __slots__ = ("_closed", "_idle", "_limit", "_on_overflow", "_queue", "_sink", "_task", "_urgent")
 
     def __init__(self, sink: FrameSink, limit: int, on_overflow: Callable[[], None]) -> None:
         self._sink = sink
         self._limit = limit
         self._on_overflow = on_overflow
-        self._queue: deque[Frame] = deque()
-        self._urgent: deque[Frame] = deque()
+        self._queue: deque[Frame] | None = None
+        self._urgent = 0  # urgent frames waiting at the head of the queue
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._idle: asyncio.Event | None = None
 
     def __len__(self) -> int:
-        return len(self._queue) + len(self._urgent)
+        return len(self._queue) if self._queue is not None else 0
 
     @property
     def closed(self) -> bool:
@@ -71,33 +66,45 @@ class Outbox:
         """
         if self._closed:
             return False
+        queue = self._queue
         if self._task is None:
             if self._sink.write_now(frame):
                 return True
-        elif len(self._queue) + len(self._urgent) >= self._limit:
-            self._closed = True
-            self._queue.clear()
-            self._urgent.clear()
-            self._on_overflow()
+            if queue is None:
+                queue = self._queue = deque()
+        elif queue is not None and len(queue) >= self._limit:
+            self._overflow()
             return False
-        (self._urgent if urgent else self._queue).append(frame)
+        assert queue is not None
+        if urgent:
+            queue.insert(self._urgent, frame)
+            self._urgent += 1
+        else:
+            queue.append(frame)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._flush())
         return True
 
+    def _overflow(self) -> None:
+        self._closed = True
+        self._queue = None
+        self._on_overflow()
+
     async def _flush(self) -> None:
-        sink, queue, urgent = self._sink, self._queue, self._urgent
+        sink = self._sink
         try:
-            while urgent or queue:
-                frame = urgent.popleft() if urgent else queue.popleft()
+            while self._queue:
+                frame = self._queue.popleft()
+                if self._urgent:
+                    self._urgent -= 1
                 await sink.write(frame)
         except (ConnectionError, RuntimeError) as exc:
             logger.debug("outbox stopped: %s", exc)
             self._closed = True
-            queue.clear()
-            urgent.clear()
         finally:
             self._task = None
+            self._queue = None
+            self._urgent = 0
             if self._idle is not None:
                 self._idle.set()
 
@@ -111,7 +118,6 @@ class Outbox:
     def close(self) -> None:
         """Refuse further frames and drop the queued ones."""
         self._closed = True
-        self._queue.clear()
-        self._urgent.clear()
+        self._queue = None
         if self._task is not None:
             self._task.cancel()

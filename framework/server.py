@@ -78,7 +78,7 @@ class Server:
         self._serials = itertools.count(1)
         self._tokens = itertools.count(1)
         self._conns: dict[Conn, None] = {}
-        self._by_id: dict[str, dict[Conn, None]] = {}
+        self._by_id: dict[str, list[Conn]] = {}  # ids are usually unique: a list of one is small
         self._members: dict[str, dict[NSConn, None]] = {}
         self._rooms: dict[tuple[str, str], dict[NSConn, None]] = {}
         self._started = False
@@ -108,7 +108,7 @@ class Server:
     def connection(self, conn_id: str) -> Conn | None:
         """Give a live connection with id *conn_id*, or ``None``."""
         conns = self._by_id.get(conn_id)
-        return next(iter(conns)) if conns else None
+        return conns[0] if conns else None
 
     def namespace_connections(self, namespace: str) -> Collection[NSConn]:
         """Give every connection to *namespace* (neffos ``GetConnectionsByNamespace``)."""
@@ -177,22 +177,35 @@ class Server:
 
     async def serve(self, conn: Conn, socket: Socket) -> None:
         """Run *conn* from handshake to teardown; returns when the connection has ended."""
-        self._add(conn)
         accepted = False
         try:
-            accepted = await (
-                self._accept_native(conn) if self._native_only else self._handshake(conn, socket)
-            )
+            accepted = await self.open(conn, socket)
             if accepted:
                 await conn.read_forever()
+                await conn.wait_closed()
         finally:
-            await conn.teardown()
-            self._remove(conn)
-            if accepted and self.on_disconnect is not None:
-                try:
-                    await _call(self.on_disconnect, conn)
-                except Exception:
-                    logger.exception("on_disconnect failed for %r", conn)
+            await self.finish(conn, accepted)
+
+    async def open(self, conn: Conn, socket: Socket) -> bool:
+        """Register *conn* and run the handshake and on_connect; tell whether it was accepted.
+
+        `serve` is `open`, `Conn.read_forever`, `Conn.wait_closed` and `finish`; the aiohttp
+        glue calls them itself to keep one coroutine frame less per idle connection.
+        """
+        self._add(conn)
+        if self._native_only:
+            return await self._accept_native(conn)
+        return await self._handshake(conn, socket)
+
+    async def finish(self, conn: Conn, accepted: bool) -> None:
+        """Tear *conn* down: forced disconnect events, unregister, then on_disconnect if accepted."""
+        await conn.teardown()
+        self._remove(conn)
+        if accepted and self.on_disconnect is not None:
+            try:
+                await _call(self.on_disconnect, conn)
+            except Exception:
+                logger.exception("on_disconnect failed for %r", conn)
 
     async def _handshake(self, conn: Conn, socket: Socket) -> bool:
         """Wait for ``M``, run on_connect, then send ``A<id>`` or ``H<text>`` (D1-D4)."""
@@ -244,13 +257,13 @@ class Server:
 
     def _add(self, conn: Conn) -> None:
         self._conns[conn] = None
-        self._by_id.setdefault(conn.id, {})[conn] = None
+        self._by_id.setdefault(conn.id, []).append(conn)
 
     def _remove(self, conn: Conn) -> None:
         self._conns.pop(conn, None)
         same_id = self._by_id.get(conn.id)
-        if same_id is not None:
-            same_id.pop(conn, None)
+        if same_id is not None and conn in same_id:
+            same_id.remove(conn)
             if not same_id:
                 del self._by_id[conn.id]
 

@@ -138,13 +138,20 @@ def handler(
             request=request,
             reconnect_tries=_reconnect_tries(request),
         )
+        accepted = False
         try:
-            await server.serve(conn, ws)
+            # Server.serve, spelled out: one coroutine frame less for every idle connection.
+            accepted = await server.open(conn, ws)
+            if accepted:
+                await conn.read_forever()
+                await conn.wait_closed()
         except asyncio.CancelledError:
             # The application is shutting down under us: still say goodbye properly.
             if not ws.closed:
                 await asyncio.shield(conn.close(CLOSE_GOING_AWAY, "server shutdown", drain=False))
             raise
+        finally:
+            await server.finish(conn, accepted)
         return ws
 
     return handle

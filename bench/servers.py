@@ -1,0 +1,119 @@
+"""Benchmark servers, one per process: raw aiohttp baselines and aioneffos, same routes.
+
+Every server serves ``/ws`` (the websocket) and two control routes used by the load
+generator: ``/stats`` (this process's CPU seconds and resident memory) and
+``/broadcast?size=N`` (send one N-byte message to every connected client and report how
+long the send loop took). Run: ``python -m bench.servers <kind> --port P``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from aioneffos.framework import Message, NSConn, Server, handler, setup
+
+KINDS: dict[str, Callable[[], web.Application]] = {}
+
+
+def kind(name: str) -> Callable[[Callable[[], web.Application]], Callable[[], web.Application]]:
+    """Register an app factory under *name*."""
+
+    def register(factory: Callable[[], web.Application]) -> Callable[[], web.Application]:
+        KINDS[name] = factory
+        return factory
+
+    return register
+
+
+def rss_bytes() -> int:
+    """Give this process's resident set size."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def stats(_: web.Request) -> web.Response:
+    gc.collect()
+    return web.json_response({"cpu": time.process_time(), "rss": rss_bytes()})
+
+
+@kind("raw")
+def raw_app() -> web.Application:
+    """Raw aiohttp: echo every frame back; broadcast with a send_str loop (the floor)."""
+    clients: set[web.WebSocketResponse] = set()
+
+    async def ws_handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(compress=False)
+        await ws.prepare(request)
+        clients.add(ws)
+        try:
+            async for msg in ws:
+                if msg.type is WSMsgType.TEXT:
+                    await ws.send_str(msg.data)
+        finally:
+            clients.discard(ws)
+        return ws
+
+    async def broadcast(request: web.Request) -> web.Response:
+        payload = ";default;;chat;0;0;" + "x" * int(request.query.get("size", "32"))
+        started = time.perf_counter()
+        for ws in list(clients):
+            await ws.send_str(payload)
+        return web.json_response({"seconds": time.perf_counter() - started, "sent": len(clients)})
+
+    app = web.Application()
+    app.router.add_get("/ws", ws_handler)
+    app.router.add_get("/stats", stats)
+    app.router.add_get("/broadcast", broadcast)
+    return app
+
+
+def _neffos_app(namespaces: Any) -> web.Application:
+    server = Server(namespaces, ping_interval=None)
+
+    async def broadcast(request: web.Request) -> web.Response:
+        body = b"x" * int(request.query.get("size", "32"))
+        started = time.perf_counter()
+        server.broadcast(Message("default", "chat", body))
+        return web.json_response(
+            {"seconds": time.perf_counter() - started, "sent": len(server.namespace_connections("default"))}
+        )
+
+    app = web.Application()
+    app.router.add_get("/ws", handler(server))
+    app.router.add_get("/stats", stats)
+    app.router.add_get("/broadcast", broadcast)
+    setup(app, server)
+    return app
+
+
+@kind("neffos")
+def neffos_app() -> web.Application:
+    """aioneffos with a plain `Events` handler that replies with the body it got."""
+
+    async def echo(ns: NSConn, msg: Message) -> bytes:
+        return msg.body
+
+    return _neffos_app({"default": {"echo": echo}})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("kind", choices=sorted(KINDS))
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    app = KINDS[args.kind]()
+    print("ready", flush=True)
+    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None, backlog=4096)
+
+
+if __name__ == "__main__":
+    asyncio.set_event_loop_policy(None)
+    main()
