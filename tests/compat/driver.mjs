@@ -20,6 +20,7 @@
 //   emit {conn, ns, event, body}                -> {written}
 //   emitBinary {conn, ns, event, bytes: [..]}   -> {written}
 //   ask {conn, ns, event, body}                 -> <message>   (the reply)
+//   askBinary {conn, ns, event, bytes: [..]}    -> <message>   (an ask sent as a binary frame)
 //   joinRoom {conn, ns, room}                   -> {room}
 //   leaveRoom {conn, ns, room}                  -> {error: text|null, resolvedTo}
 //   leaveAll {conn, ns}                         -> {error: text|null, resolvedTo}
@@ -328,6 +329,17 @@ const commands = {
   async ask(args) {
     const reply = await nsConnFor(args).ask(args.event, args.body ?? "");
     return encodeMessage(reply);
+  },
+
+  async askBinary(args) {
+    // NSConn.ask has no binary form; build the Message as emitBinary does and ask with it.
+    const nsConn = nsConnFor(args);
+    const msg = new neffos.Message();
+    msg.Namespace = nsConn.namespace;
+    msg.Event = args.event;
+    msg.Body = bytesArg(args.bytes, "bytes");
+    msg.SetBinary = true;
+    return encodeMessage(await nsConn.conn.ask(msg));
   },
 
   async joinRoom(args) {

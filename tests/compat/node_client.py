@@ -227,9 +227,7 @@ class DriverEvent:
                 conn_id=raw.get("connId"),
                 handler=raw.get("handler"),
             )
-        return cls(
-            kind=kind, seq=int(raw.get("seq", 0)), conn=raw.get("conn"), data=raw, message=message
-        )
+        return cls(kind=kind, seq=int(raw.get("seq", 0)), conn=raw.get("conn"), data=raw, message=message)
 
     def __str__(self) -> str:
         if self.message is not None:
@@ -407,9 +405,7 @@ class NodeDriver:
         )
         driver = cls(proc, default_timeout=default_timeout)
         try:
-            driver.info = await driver._wait(
-                driver._ready, startup_timeout, "the driver's ready line"
-            )
+            driver.info = await driver._wait(driver._ready, startup_timeout, "the driver's ready line")
         except BaseException:
             await driver.aclose()
             raise
@@ -449,9 +445,7 @@ class NodeDriver:
                 try:
                     raw = json.loads(line)
                 except json.JSONDecodeError:
-                    self._stderr.append(
-                        f"[stdout, not JSON] {line.decode(errors='replace').rstrip()}"
-                    )
+                    self._stderr.append(f"[stdout, not JSON] {line.decode(errors='replace').rstrip()}")
                     continue
                 self._dispatch(raw)
         except Exception as exc:  # a harness bug must not leave waiters hanging until timeout
@@ -505,9 +499,7 @@ class NodeDriver:
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
-            raise DriverTimeoutError(
-                f"timed out after {timeout}s waiting for {what}{self._tail()}"
-            ) from None
+            raise DriverTimeoutError(f"timed out after {timeout}s waiting for {what}{self._tail()}") from None
 
     # -- commands and events
 
@@ -528,9 +520,7 @@ class NodeDriver:
             self._pending.pop(request_id, None)
             raise DriverError(f"cannot send {cmd!r} to the driver: {exc}{self._tail()}") from exc
         try:
-            return await self._wait(
-                future, timeout or self.default_timeout, f"the answer to {cmd} {args}"
-            )
+            return await self._wait(future, timeout or self.default_timeout, f"the answer to {cmd} {args}")
         finally:
             self._pending.pop(request_id, None)
 
@@ -634,28 +624,26 @@ class NodeConn:
         result = await self._cmd("waitServerConnect", timeout, ns=ns)
         return bool(result["alreadyConnected"])
 
-    async def emit(
-        self, ns: str, event: str, body: str = "", *, timeout: float | None = None
-    ) -> bool:
+    async def emit(self, ns: str, event: str, body: str = "", *, timeout: float | None = None) -> bool:
         """``nsConn.emit``; returns whether neffos.js wrote the frame."""
         return bool((await self._cmd("emit", timeout, ns=ns, event=event, body=body))["written"])
 
-    async def emit_binary(
-        self, ns: str, event: str, data: bytes, *, timeout: float | None = None
-    ) -> bool:
+    async def emit_binary(self, ns: str, event: str, data: bytes, *, timeout: float | None = None) -> bool:
         """``nsConn.emitBinary(event, Uint8Array)``; returns whether it was written."""
-        return bool(
-            (await self._cmd("emitBinary", timeout, ns=ns, event=event, bytes=list(data)))[
-                "written"
-            ]
-        )
+        return bool((await self._cmd("emitBinary", timeout, ns=ns, event=event, bytes=list(data)))["written"])
 
     async def ask(
         self, ns: str, event: str, body: str = "", *, timeout: float | None = None
     ) -> NeffosMessage:
         """``nsConn.ask``; returns the reply. neffos.js never times out, this does."""
+        return NeffosMessage.from_wire(await self._cmd("ask", timeout, ns=ns, event=event, body=body))
+
+    async def ask_binary(
+        self, ns: str, event: str, data: bytes, *, timeout: float | None = None
+    ) -> NeffosMessage:
+        """``conn.ask`` of a Message with ``SetBinary`` (a binary frame); returns the reply."""
         return NeffosMessage.from_wire(
-            await self._cmd("ask", timeout, ns=ns, event=event, body=body)
+            await self._cmd("askBinary", timeout, ns=ns, event=event, bytes=list(data))
         )
 
     async def join_room(self, ns: str, room: str, *, timeout: float | None = None) -> None:
@@ -675,9 +663,7 @@ class NodeConn:
     ) -> bool:
         """``Room.emit``; False when the room is not joined locally."""
         return bool(
-            (await self._cmd("roomEmit", timeout, ns=ns, room=room, event=event, body=body))[
-                "written"
-            ]
+            (await self._cmd("roomEmit", timeout, ns=ns, room=room, event=event, body=body))["written"]
         )
 
     async def disconnect(self, ns: str, *, timeout: float | None = None) -> LeaveResult:
@@ -764,9 +750,7 @@ class NodeConn:
 
     def messages(self) -> list[NeffosMessage]:
         """Every handler call seen on this connection so far (taken or not)."""
-        return [
-            e.message for e in self.driver.events if e.conn == self.handle and e.message is not None
-        ]
+        return [e.message for e in self.driver.events if e.conn == self.handle and e.message is not None]
 
 
 def _leave_result(result: Mapping[str, Any]) -> LeaveResult:
