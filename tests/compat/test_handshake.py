@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from aiohttp import web
 
 from aioneffos.framework import Conn, Server
 from compat.node_client import CommandError, NodeDriver
@@ -60,3 +61,59 @@ async def test_server_keeps_serving_after_refusing_a_client(serve, driver: NodeD
 
     assert client.id == "conn-2"
     assert (await client.ask("default", "echo", "still here")).body == "still here"
+
+
+async def test_upgrade_refused_by_the_id_generator_rejects_dial_with_the_http_status(
+    serve, driver: NodeDriver
+) -> None:
+    def forbid(request: web.Request) -> str:
+        raise web.HTTPForbidden()
+
+    url = await serve(Server({"default": {}}, id_generator=forbid))
+
+    # A refused upgrade is a socket error for neffos.js: dial rejects with the `ws` ErrorEvent
+    # and, unlike an H refusal, a reconnecting client stops for good (PROTOCOL.md 6.9, D4).
+    with pytest.raises(CommandError) as info:
+        await driver.dial(url, {"default": {}}, reconnect=200)
+    assert (info.value.message, info.value.error_type) == ("Unexpected server response: 403", "ErrorEvent")
+
+
+async def test_client_close_ends_the_server_side_with_forced_events(
+    serve, driver: NodeDriver, probe: Probe
+) -> None:
+    server = Server(
+        {"default": probe.events("_OnRoomLeft", "_OnNamespaceDisconnect")},
+        on_disconnect=lambda conn: probe.record_conn("on_disconnect", conn),
+        id_generator=counting_ids(),
+    )
+    client = await driver.dial(await serve(server), {"default": {}})
+    await client.connect("default")
+    await client.join_room("default", "r1")
+
+    await client.close()
+
+    left = await probe.next("_OnRoomLeft")
+    gone = await probe.next("_OnNamespaceDisconnect")
+    assert (left.conn_id, left.room, left.is_forced, left.is_local) == ("conn-1", "r1", True, True)
+    assert (gone.conn_id, gone.is_forced, gone.is_local) == ("conn-1", True, True)
+    assert (await probe.next("on_disconnect")).conn_id == "conn-1"
+    assert server.connection("conn-1") is None
+
+
+async def test_server_close_of_a_connection_reaches_neffos_js_with_its_code(
+    serve, driver: NodeDriver
+) -> None:
+    server = Server({"default": {}}, id_generator=counting_ids())
+    client = await driver.dial(await serve(server), {"default": {}})
+    await client.connect("default")
+    conn = server.connection("conn-1")
+    assert conn is not None
+
+    await conn.close(4000, "kicked")
+
+    closed = await client.wait_closed()
+    assert (closed.data["code"], closed.data["reason"], closed.data["wasClean"]) == (4000, "kicked", True)
+    # Without reconnect, neffos.js closes its Conn and fires the forced local events (4.4).
+    gone = await client.wait_for("_OnNamespaceDisconnect")
+    assert (gone.is_forced, gone.is_local) == (True, True)
+    assert (await client.state()).is_closed
