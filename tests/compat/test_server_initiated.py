@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from aioneffos.framework import Conn, Message, NSConn, RemoteError, Server
+from aioneffos.framework import AskTimeoutError, Conn, Message, NSConn, RemoteError, Server
 from compat.node_client import RECORD, NodeConn, NodeDriver, error, reply
 from compat.server_probe import Probe, counting_ids
 
@@ -57,6 +57,17 @@ async def test_server_ask_raises_the_error_the_client_answered(serve, driver: No
         await server_ns(server).ask("question", "how are you?")
 
     assert info.value.text == "nope; sorry"
+
+
+async def test_server_ask_unanswered_by_neffos_js_times_out(serve, driver: NodeDriver) -> None:
+    server = Server({"default": {}}, id_generator=counting_ids())
+    client = await connected(driver, await serve(server), {"question": RECORD})
+
+    # A neffos.js handler returning nothing sends nothing back (PROTOCOL.md 3.4 item 2).
+    with pytest.raises(AskTimeoutError):
+        await server_ns(server).ask("question", "hello?", timeout=0.3)
+
+    assert (await client.wait_for("question")).body == "hello?"
 
 
 async def test_handler_may_ask_its_own_client_before_answering(serve, driver: NodeDriver) -> None:
