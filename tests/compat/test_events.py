@@ -145,3 +145,12 @@ async def test_broadcast_to_others_skips_the_sender(serve, driver: NodeDriver) -
     assert [(m.body, m.namespace, m.wait) for m in got] == [("hi all; bye", "default", "")] * 2
     assert (await sender.wait_for("marker")).body == "after the shout"
     assert [m.handler for m in sender.messages() if m.handler in events] == ["marker"]
+
+
+async def test_frame_over_the_size_limit_closes_the_connection_with_1009(serve, driver: NodeDriver) -> None:
+    client = await connected(driver, await serve(Server({"default": {"echo": echo}}, max_message_size=1024)))
+
+    assert await client.emit("default", "echo", "x" * 2048)
+
+    closed = await client.wait_closed()
+    assert (closed.data["code"], closed.data["wasClean"]) == (1009, True)
