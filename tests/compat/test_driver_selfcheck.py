@@ -206,9 +206,7 @@ async def test_dial_and_connect_report_id_and_lifecycle_events(
     assert (state.namespaces, state.is_acknowledged) == ({"default": []}, True)
 
 
-async def test_ask_resolves_with_the_echoed_reply(
-    server: FakeNeffosServer, client: NodeConn
-) -> None:
+async def test_ask_resolves_with_the_echoed_reply(server: FakeNeffosServer, client: NodeConn) -> None:
     answer = await client.ask("default", "echo", "ping;1")
 
     assert (answer.body, answer.binary, answer.event) == ("ping;1", False, "echo")
@@ -253,9 +251,7 @@ async def test_server_ask_is_answered_by_the_declared_reply(
     assert (msg.wait, msg.body) == ("777", "how are you?")
 
 
-async def test_binary_frames_round_trip_as_bytes(
-    server: FakeNeffosServer, client: NodeConn
-) -> None:
+async def test_binary_frames_round_trip_as_bytes(server: FakeNeffosServer, client: NodeConn) -> None:
     assert await client.emit_binary("default", "echo", b"hi;\x00\xff")
     msg = await client.wait_for("echo")
     assert (msg.body, msg.binary, msg.set_binary) == (b"hi;\x00\xff", True, True)
@@ -315,9 +311,7 @@ async def test_two_connections_are_told_apart(server: FakeNeffosServer, driver: 
     assert c1.messages() == []
 
 
-async def test_refused_dial_rejects_with_the_h_text(
-    server: FakeNeffosServer, driver: NodeDriver
-) -> None:
+async def test_refused_dial_rejects_with_the_h_text(server: FakeNeffosServer, driver: NodeDriver) -> None:
     server.refuse = "rejected by server"
 
     with pytest.raises(CommandError) as info:
@@ -331,9 +325,7 @@ async def test_headers_travel_as_http_headers(server: FakeNeffosServer, driver: 
     assert (await server.conn(0)).request.headers["X-Token"] == "abc"
 
 
-async def test_reconnect_is_followed_to_the_new_conn(
-    server: FakeNeffosServer, driver: NodeDriver
-) -> None:
+async def test_reconnect_is_followed_to_the_new_conn(server: FakeNeffosServer, driver: NodeDriver) -> None:
     c = await driver.dial(server.url, NAMESPACES, reconnect=50)
     await c.connect("default")
     await c.join_room("default", "rr")
@@ -380,9 +372,7 @@ async def test_handler_exception_is_reported_and_driver_survives(
     assert (await c.state()).namespaces == {"default": []}
 
 
-async def test_error_behaviour_is_written_back(
-    server: FakeNeffosServer, driver: NodeDriver
-) -> None:
+async def test_error_behaviour_is_written_back(server: FakeNeffosServer, driver: NodeDriver) -> None:
     c = await driver.dial(server.url, {"default": {"check": error("nope")}})
     await c.connect("default")
     conn = await server.conn(0)
@@ -401,9 +391,7 @@ async def test_close_fires_forced_events_and_closed(client: NodeConn) -> None:
     assert (await client.state()).is_closed
 
 
-def test_require_node_skips_without_node_modules(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_require_node_skips_without_node_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CI", raising=False)
 
     with pytest.raises(pytest.skip.Exception, match="npm ci"):
