@@ -1,0 +1,1 @@
+"""Runnable aioneffos samples: ``python -m samples.<name> --port N`` from the repository root."""

@@ -1,0 +1,56 @@
+"""The Python client of the basic sample: type dates, read the answers.
+
+Run the server first, then ``python -m samples.basic.client [--url ws://127.0.0.1:8080/ws]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+
+from aioneffos.framework import Message, NSConn, RemoteError, WriteClosedError, dial
+from samples.basic.server import NAMESPACE
+
+
+async def on_notify(ns: NSConn, msg: Message) -> None:
+    """Print what the server pushes with the ``notify`` event."""
+    print(f"Server says: {msg.text}", flush=True)
+
+
+async def stdin_lines() -> AsyncIterator[str]:
+    """Yield the lines typed on stdin without blocking the event loop."""
+    reader = asyncio.StreamReader()
+    loop = asyncio.get_running_loop()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := await reader.readline():
+        yield line.decode().strip()
+
+
+async def main(url: str) -> None:
+    """Ask ``workday`` for every date typed, until end of input."""
+    conn = await dial(url, {NAMESPACE: {"notify": on_notify}})
+    try:
+        v1 = await conn.connect(NAMESPACE)
+        print("Please specify a date of format: mm-dd-yyyy", flush=True)
+        async for date in stdin_lines():
+            if not date:
+                continue
+            try:
+                reply = await v1.ask("workday", date)
+            except RemoteError as exc:  # the handler raised: its text comes back
+                print(f"error received: {exc.text}", flush=True)
+            except WriteClosedError:
+                print("the server closed the connection", flush=True)
+                return
+            else:
+                print(reply.text, flush=True)
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Ask the basic sample's server whether dates are workdays.")
+    parser.add_argument("--url", default="ws://127.0.0.1:8080/ws", help="server URL (default: %(default)s)")
+    asyncio.run(main(parser.parse_args().url))

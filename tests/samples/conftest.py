@@ -1,0 +1,20 @@
+"""Fixtures of the sample tests: each sample runs as its own process, as a user starts it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from compat.node_client import NodeDriver, require_node
+from support.sample_process import start_sample
+
+__all__ = ["driver", "start_sample"]
+
+
+@pytest.fixture
+async def driver() -> AsyncIterator[NodeDriver]:
+    """The real neffos.js under Node (what the sample pages run); skips (fails on CI) without Node."""
+    require_node()
+    async with NodeDriver.start() as drv:
+        yield drv
