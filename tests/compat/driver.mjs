@@ -31,6 +31,8 @@
 //   state {conn}                                -> {id, isClosed, isAcknowledged, reconnectTries,
 //                                                   wasReconnected, namespaces: {ns: [rooms]},
 //                                                   waitingMessages}
+//   together {commands: [{cmd, ...args}, ..]}   -> [{ok, result} | {ok: false, error, errorType}]
+//        starts every command in the same tick (no I/O in between), then waits for all
 //   exit                                        -> {} then the process exits (also on stdin EOF)
 //
 // Events:
@@ -395,6 +397,19 @@ const commands = {
       // neffos.js never deletes answered entries, so this counts every ask since dial.
       waitingMessages: conn.waitingMessages.size,
     };
+  },
+
+  async together(args) {
+    if (!Array.isArray(args.commands)) throw new DriverError('"commands" must be an array');
+    // Each command runs synchronously up to its first await, so every frame the commands
+    // write leaves before any answer can be handled.
+    const runs = args.commands.map(({ cmd, ...rest }) => {
+      const command = Object.hasOwn(commands, cmd) && cmd !== "together" ? commands[cmd] : undefined;
+      if (command === undefined) return Promise.reject(new DriverError(`unknown command ${JSON.stringify(cmd)}`));
+      return command(rest);
+    });
+    const settled = await Promise.allSettled(runs);
+    return settled.map((s) => (s.status === "fulfilled" ? { ok: true, result: s.value } : { ok: false, ...describeError(s.reason) }));
   },
 
   async exit() {

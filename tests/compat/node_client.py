@@ -266,6 +266,11 @@ class LeaveResult:
     resolved_to: str
     """``"null"``, ``"undefined"`` or ``"Error"``."""
 
+    @classmethod
+    def from_wire(cls, result: Mapping[str, Any]) -> LeaveResult:
+        """Build from the driver's ``{error, resolvedTo}`` answer."""
+        return cls(error=result["error"], resolved_to=str(result["resolvedTo"]))
+
 
 EventPredicate: TypeAlias = Callable[[DriverEvent], bool]
 _T = TypeVar("_T")
@@ -524,6 +529,22 @@ class NodeDriver:
         finally:
             self._pending.pop(request_id, None)
 
+    async def together(
+        self, *calls: tuple[str, Mapping[str, Any]], timeout: float | None = None
+    ) -> list[Any]:
+        """Start several raw commands in one tick of the driver, with no I/O between them.
+
+        Each call is ``(cmd, args)``, e.g. ``("disconnect", {"conn": c.handle, "ns": "x"})``.
+        Returns each command's ``result``, or the `CommandError` it failed with, in order.
+        """
+        answers = await self.command(
+            "together", timeout=timeout, commands=[{"cmd": cmd, **args} for cmd, args in calls]
+        )
+        return [
+            a["result"] if a["ok"] else CommandError(cmd, str(a["error"]), str(a["errorType"]))
+            for (cmd, _), a in zip(calls, answers, strict=True)
+        ]
+
     async def next_event(
         self, predicate: EventPredicate | None = None, *, timeout: float | None = None
     ) -> DriverEvent:
@@ -754,4 +775,4 @@ class NodeConn:
 
 
 def _leave_result(result: Mapping[str, Any]) -> LeaveResult:
-    return LeaveResult(error=result["error"], resolved_to=str(result["resolvedTo"]))
+    return LeaveResult.from_wire(result)

@@ -423,3 +423,27 @@ async def test_trace_reports_incoming_frames(server: FakeNeffosServer, driver: N
     frame = await c.next_event("frame")
     assert frame.data["binary"] is False
     assert str(frame.data["data"]).endswith(";;;;;;")  # the empty reply to the connect
+
+
+async def test_together_reports_each_outcome_in_order(client: NodeConn) -> None:
+    outcomes = await client.driver.together(
+        ("emit", {"conn": client.handle, "ns": "default", "event": "echo", "body": "a"}),
+        ("nosuch", {}),
+        ("ask", {"conn": client.handle, "ns": "default", "event": "fail"}),
+    )
+
+    assert outcomes[0] == {"written": True}
+    assert isinstance(outcomes[1], CommandError)
+    assert (outcomes[1].command, outcomes[1].error_type) == ("nosuch", "driver")
+    assert isinstance(outcomes[2], CommandError)
+    assert (outcomes[2].message, outcomes[2].error_type) == ("custom; failure", "Error")
+
+
+async def test_ask_binary_sends_a_binary_frame(server: FakeNeffosServer, client: NodeConn) -> None:
+    answer = await client.ask_binary("default", "echo", b"\x00;\xff")
+
+    assert (answer.body, answer.binary) == (b"\x00;\xff", True)
+    frame = await (await server.conn(0)).expect(lambda f: isinstance(f, bytes) and b";echo;" in f)
+    assert isinstance(frame, bytes)
+    assert frame.startswith(b"$")
+    assert frame.endswith(b";default;;echo;0;0;\x00;\xff")

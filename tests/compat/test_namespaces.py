@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from aioneffos.framework import Message, NSConn, Server
@@ -125,9 +123,10 @@ async def test_disconnect_of_a_namespace_already_left_gets_the_empty_reply(
     # Both asks leave neffos.js before the first reply arrives, so the server sees the
     # second one after the namespace is gone: it must answer with the empty reply (4.4),
     # or neffos.js would wait for ever. A local "bad namespace" would mean it never left.
-    first, second = await asyncio.gather(client.disconnect("default"), client.disconnect("default"))
+    both = ("disconnect", {"conn": client.handle, "ns": "default"})
+    outcomes = await driver.together(both, both)
 
-    assert (first, second) == (LeaveResult(None, "null"), LeaveResult(None, "null"))
+    assert [LeaveResult.from_wire(o) for o in outcomes] == [LeaveResult(None, "null")] * 2
     assert len(probe.seen("_OnNamespaceDisconnect")) == 1
     assert (await client.state()).namespaces == {}
     # neffos.js fires its local hook once per resolved ask.
