@@ -1,0 +1,71 @@
+"""Fixtures of the browser tests: Debian's Chromium driven by Playwright (never a downloaded browser).
+
+Playwright (a dev extra) only drives the browser; `playwright install` is never needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from support.sample_process import start_sample
+from support.tools import REPO_ROOT, require_binary
+
+__all__ = ["ARTIFACTS", "browser", "open_page", "start_sample"]
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+"""Screenshots land here (git-ignored)."""
+
+
+def chromium_path() -> str:
+    """Give Debian's Chromium, or skip (fail under CI=true) with how to install it."""
+    return require_binary("chromium", "run `.ci/setup test` as root, or `apt-get install chromium`")
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """A headless Chromium for one test."""
+    path = chromium_path()
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+OpenPage = Callable[[str], Awaitable[Page]]
+
+
+@pytest.fixture
+async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
+    """Give ``await open_page(url)``: a new tab on *url*; the test fails if a page throws."""
+    context = await browser.new_context()
+    errors: list[str] = []
+
+    async def open_tab(url: str) -> Page:
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
+        await page.goto(url)
+        return page
+
+    yield open_tab
+    await context.close()
+    assert errors == [], "uncaught errors in the page"
+
+
+def artifact(name: str) -> Path:
+    """Give the path of test artifact *name*, creating the folder."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name
