@@ -20,7 +20,7 @@ from .message import Message
 from .ns_conn import NSConn
 from .options import Options
 from .outbox import FrameSink
-from .protocol import ACK_REQUEST, Frame, encode, encode_fields
+from .protocol import ACK_REQUEST, Frame, encode, encode_fields, encode_native
 from .room import Room
 
 if TYPE_CHECKING:
@@ -320,7 +320,9 @@ class Server:
             if exclusion and exclusion.excludes(conn):
                 continue
             if frame is None:
-                frame = encode(msg)
+                # Native-only peers are plain websockets: native data goes raw (neffos serializeMessage, D12).
+                raw = msg.is_native and self._native_only
+                frame = encode_native(msg.body, binary=msg.is_binary) if raw else encode(msg)
             if conn.send_frame(frame):
                 count += 1
         return count
