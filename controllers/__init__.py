@@ -1,0 +1,72 @@
+"""aioneffos.controllers: Iris-style MVC websocket controllers on top of the socket layer.
+
+A `Controller` subclass's ``On*`` coroutine methods become the events of a namespace;
+`Application.handle_websocket` reflects over it once and compiles its handlers, and the
+`Application` is a `ConnHandler` for `Server`. Dependencies come through the
+`Injector` seam defined here; ``aioneffos.di`` implements it with dependency-injector
+(this package never imports it).
+"""
+
+from .application import Application, PrefixedRouter
+from .controller import Controller
+from .errors import (
+    AmbiguousDependencyError,
+    BodyDecodeError,
+    CircularDependencyError,
+    ConflictingEventError,
+    ControllerError,
+    DependencyError,
+    FrozenApplicationError,
+    InvalidControllerError,
+    InvalidEventMethodError,
+    MissingDependencyError,
+    ScopeMismatchError,
+)
+from .handle import ControllerHandle
+from .injection import (
+    ConnectionContext,
+    Dependency,
+    EventContext,
+    InjectionContext,
+    Injector,
+    NoInjector,
+    Resolver,
+    Scope,
+    framework_resolver,
+)
+from .join import join_conn_handlers
+from .matchers import EventMatcher, event_exact_matcher, event_prefix_matcher, event_trim_prefix_matcher
+from .reflection import SYSTEM_METHODS
+
+__all__ = [
+    "SYSTEM_METHODS",
+    "AmbiguousDependencyError",
+    "Application",
+    "BodyDecodeError",
+    "CircularDependencyError",
+    "ConflictingEventError",
+    "ConnectionContext",
+    "Controller",
+    "ControllerError",
+    "ControllerHandle",
+    "Dependency",
+    "DependencyError",
+    "EventContext",
+    "EventMatcher",
+    "FrozenApplicationError",
+    "InjectionContext",
+    "Injector",
+    "InvalidControllerError",
+    "InvalidEventMethodError",
+    "MissingDependencyError",
+    "NoInjector",
+    "PrefixedRouter",
+    "Resolver",
+    "Scope",
+    "ScopeMismatchError",
+    "event_exact_matcher",
+    "event_prefix_matcher",
+    "event_trim_prefix_matcher",
+    "framework_resolver",
+    "join_conn_handlers",
+]

@@ -1,0 +1,255 @@
+"""`ControllerHandle`: a registered controller (neffos ``*Struct``), configurable and a `ConnHandler`.
+
+Compiling a controller checks everything a running server would trip over later:
+each event method's signature, each dependency (through the injector), clashing event
+names. Errors are raised here, at start-up, never at the first message.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any, Self
+
+import cattrs
+
+from aioneffos.framework import ON_NAMESPACE_CONNECT, Handler
+
+from .bodies import body_decoder, is_body_type, reply_encoder
+from .errors import (
+    FrozenApplicationError,
+    InvalidControllerError,
+    InvalidEventMethodError,
+    MissingDependencyError,
+)
+from .handlers import Argument, ControllerFactory, connect_handler, event_handler
+from .injection import Dependency, Injector, Scope, framework_resolver, message_of
+from .matchers import DEFAULT_MATCHER, EventMatcher
+from .reflection import EMPTY, SYSTEM_METHODS, ControllerSpec, EventMethod, Parameter, event_method
+
+_serials = itertools.count(1)
+
+
+class ControllerHandle:
+    """A controller registered with ``handle_websocket``; every setter returns the handle.
+
+    It serves one namespace as a `ConnHandler` (so ``Server(handle)`` works on its own),
+    and is merged with the others by its `Application`. Configure it before a `Server`
+    is built from it; later changes raise `FrozenApplicationError`.
+    """
+
+    def __init__(self, spec: ControllerSpec, *, injector: Injector, converter: cattrs.BaseConverter) -> None:
+        self._spec = spec
+        self._injector = injector
+        self._converter = converter
+        self._namespace = spec.namespace
+        self._matcher: EventMatcher = DEFAULT_MATCHER
+        self._timeout: float | None = None
+        self._frozen = False
+        self._key = f"aioneffos.controller.{next(_serials)}"
+        self._events = self._compile()
+
+    def __repr__(self) -> str:
+        events = sorted(self._events)
+        return f"<ControllerHandle {self._spec.name} namespace={self._namespace!r} events={events}>"
+
+    @property
+    def controller(self) -> type[Any]:
+        """Give the controller class."""
+        return self._spec.cls
+
+    @property
+    def namespace(self) -> str:
+        """Give the namespace this controller serves."""
+        return self._namespace
+
+    @property
+    def events(self) -> Mapping[str, Handler]:
+        """Give the compiled handlers, by event name."""
+        return self._events
+
+    @property
+    def ask_timeout(self) -> float | None:
+        """Give the default timeout of the controller's asks, or ``None`` for the server's."""
+        return self._timeout
+
+    # -- configuration (neffos Struct.Set*) -------------------------------------
+
+    def set_namespace(self, namespace: str) -> Self:
+        """Serve *namespace*, whatever the class says (neffos ``SetNamespace``)."""
+        self._check_open()
+        if not isinstance(namespace, str):
+            raise TypeError(f"a namespace is a str, got {namespace!r}")
+        self._namespace = namespace
+        return self
+
+    def set_event_matcher(self, matcher: EventMatcher) -> Self:
+        """Choose which methods are events and their names (neffos ``SetEventMatcher``); recompiles."""
+        self._check_open()
+        previous, self._matcher = self._matcher, matcher
+        try:
+            self._events = self._compile()
+        except BaseException:
+            self._matcher = previous
+            raise
+        return self
+
+    def set_timeouts(self, *, ask: float | None = None) -> Self:
+        """Set the default timeout of the controller's ``ask``, ``join_room``, ``leave_room`` and
+        ``disconnect``.
+
+        neffos's read and write deadlines are server-wide here: see `Options.read_timeout`
+        and `Options.close_timeout`, since one connection serves several namespaces.
+        """
+        self._check_open()
+        if ask is not None and ask <= 0:
+            raise ValueError(f"ask timeout must be > 0, got {ask!r}")
+        self._timeout = ask
+        return self
+
+    def set_injector(self, injector: Injector) -> Self:
+        """Resolve dependencies with *injector* instead (neffos ``SetInjector``); recompiles."""
+        self._check_open()
+        previous, self._injector = self._injector, injector
+        try:
+            self._events = self._compile()
+        except BaseException:
+            self._injector = previous
+            raise
+        return self
+
+    def get_namespaces(self) -> Mapping[str, Mapping[str, Handler]]:
+        """Give ``{namespace: events}`` (the `ConnHandler` protocol); freezes the handle."""
+        self._frozen = True
+        return {self._namespace: self._events}
+
+    def _check_open(self) -> None:
+        if self._frozen:
+            raise FrozenApplicationError(
+                f"{self._spec.name}: configure the controller before a Server is built from it"
+            )
+
+    # -- compiling --------------------------------------------------------------
+
+    def _compile(self) -> dict[str, Handler]:
+        spec = self._spec
+        encode = reply_encoder(self._converter)
+        events: dict[str, Handler] = {}
+        sources: dict[str, str] = {}
+        for method_name, raw in spec.methods.items():
+            event = self._matcher(method_name)
+            if event is None:
+                continue
+            if not isinstance(event, str) or not event:
+                raise InvalidEventMethodError(
+                    f"{spec.name}.{method_name}: the event matcher gave {event!r}, not an event name"
+                )
+            self._claim(sources, event, method_name)
+            events[event] = self._event_handler(event_method(spec, method_name, raw), encode)
+        user_connect = None
+        for method_name, raw in spec.system_methods.items():
+            event = SYSTEM_METHODS[method_name]
+            self._claim(sources, event, method_name)
+            handler = self._event_handler(event_method(spec, method_name, raw), encode)
+            if event == ON_NAMESPACE_CONNECT:
+                user_connect = handler
+            else:
+                events[event] = handler
+        if not sources:
+            raise InvalidControllerError(
+                f"{spec.name}: no event methods; define `async def On...(self, msg)` methods "
+                f"(methods are matched by {self._matcher!r})"
+            )
+        events[ON_NAMESPACE_CONNECT] = connect_handler(self._key, self._factory(), user_connect)
+        return events
+
+    def _claim(self, sources: dict[str, str], event: str, method_name: str) -> None:
+        other = sources.setdefault(event, method_name)
+        if other != method_name:
+            raise InvalidEventMethodError(
+                f"{self._spec.name}.{method_name}: event {event!r} is already answered by {other}"
+            )
+
+    def _factory(self) -> ControllerFactory:
+        spec = self._spec
+        attributes = []
+        for attribute in spec.attributes:
+            if attribute.name in spec.seeds:
+                continue
+            marker = self._marker(attribute.metadata, attribute.default)
+            if marker is None and attribute.default is not EMPTY:
+                continue  # a plain class-level value, not a dependency
+            site = f"{spec.name}.{attribute.name}"
+            dependency = Dependency(site, attribute.annotation, Scope.CONNECTION, marker)
+            resolve = None if marker is not None else framework_resolver(dependency)
+            if resolve is not None:
+                attributes.append((attribute.name, Argument(resolve, False)))
+            else:
+                attributes.append((attribute.name, Argument(self._injector.resolver(dependency), True)))
+
+        def namespace() -> str | None:
+            return None if spec.namespace_is_method else self._namespace
+
+        def timeout() -> float | None:
+            return self._timeout
+
+        seeds = tuple(spec.seeds.items())
+        return ControllerFactory(spec.cls, seeds, tuple(attributes), namespace, timeout)
+
+    def _event_handler(self, method: EventMethod, encode: Any) -> Handler:
+        positional: list[Argument] = []
+        keywords: list[tuple[str, Argument]] = []
+        by_keyword = False
+        bodies = []
+        for param in method.parameters:
+            argument, is_body = self._argument(method, param)
+            if argument is None:
+                by_keyword = True  # the default applies; later parameters go by name
+                continue
+            if is_body:
+                bodies.append(param.name)
+            if param.keyword_only or by_keyword:
+                keywords.append((param.name, argument))
+            else:
+                positional.append(argument)
+        if len(bodies) > 1:
+            raise InvalidEventMethodError(
+                f"{self._spec.name}.{method.name}: only one parameter can receive the body, got {bodies}"
+            )
+        message_only = not keywords and len(positional) == 1 and positional[0].resolve is message_of
+        return event_handler(
+            self._key, method.function, tuple(positional), tuple(keywords), encode, message_only=message_only
+        )
+
+    def _argument(self, method: EventMethod, param: Parameter) -> tuple[Argument | None, bool]:
+        """Compile one parameter: the message, a framework value, a dependency, or the typed body.
+
+        Give ``(argument, is_body)``; the argument is ``None`` when nothing provides the
+        parameter but it has a default.
+        """
+        site = f"{self._spec.name}.{method.name}({param.name})"
+        marker = self._marker(param.metadata, param.default)
+        if marker is None and param.annotation is EMPTY:
+            return Argument(message_of, False), False
+        dependency = Dependency(site, param.annotation, Scope.EVENT, marker)
+        if marker is None:
+            builtin = framework_resolver(dependency)
+            if builtin is not None:
+                return Argument(builtin, False), False
+        try:
+            return Argument(self._injector.resolver(dependency), True), False
+        except MissingDependencyError:
+            if marker is not None:
+                raise
+            if is_body_type(param.annotation):
+                return Argument(body_decoder(param.annotation, self._converter), False), True
+            if param.default is not EMPTY:
+                return None, False
+            raise
+
+    def _marker(self, metadata: tuple[object, ...], default: object) -> object:
+        is_marker = self._injector.is_marker
+        for item in metadata:
+            if is_marker(item):
+                return item
+        return default if default is not EMPTY and is_marker(default) else None

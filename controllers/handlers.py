@@ -1,0 +1,152 @@
+"""The compiled handlers of a controller: the per-message path is a dict lookup and a call.
+
+Everything is decided when the controller is registered; each handler below closes
+over its precomputed plan. An event handler looks the controller up in
+``ns_conn.store``, fills the extra parameters (if any) from resolvers, awaits the
+method and hands the result to the framework as the reply.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+
+from aioneffos.framework import Handler, Message, NSConn
+
+from .controller import Controller
+from .injection import ConnectionContext, EventContext, InjectionContext, Resolver
+
+CONTEXT_KEY = "aioneffos.controllers.context"
+"""Where a namespace connection keeps its `ConnectionContext` (in ``ns_conn.store``)."""
+
+
+@attrs.frozen
+class Argument:
+    """One compiled value to pass: how to resolve it and whether it may be awaitable."""
+
+    resolve: Resolver
+    may_await: bool
+
+
+async def _fill(ctx: InjectionContext, plan: tuple[Argument, ...]) -> list[Any]:
+    values = []
+    for argument in plan:
+        value = argument.resolve(ctx)
+        if argument.may_await and inspect.isawaitable(value):
+            value = await value
+        values.append(value)
+    return values
+
+
+def event_handler(
+    key: str,
+    function: Callable[..., Awaitable[Any]],
+    positional: tuple[Argument, ...],
+    keywords: tuple[tuple[str, Argument], ...],
+    encode: Callable[[object], object],
+    *,
+    message_only: bool,
+) -> Handler:
+    """Compile the handler of one event method.
+
+    With *message_only* the method takes exactly the message; otherwise its arguments
+    are resolved in a fresh `EventContext`, whose cleanups run once the method returns.
+    """
+    if message_only:
+
+        async def handle_message(ns: NSConn, msg: Message) -> object:
+            result = await function(ns.store[key], msg)
+            if result is None or type(result) is bytes or type(result) is str:
+                return result
+            return encode(result)
+
+        return handle_message
+
+    steps = tuple((argument.resolve, argument.may_await) for argument in positional)
+    names = tuple(name for name, _ in keywords)
+    keyword_plan = tuple(argument for _, argument in keywords)
+    isawaitable = inspect.isawaitable
+
+    async def handle(ns: NSConn, msg: Message) -> object:
+        store = ns.store
+        ctx = EventContext(ns, msg, store[CONTEXT_KEY])
+        try:
+            args = []
+            for resolve, may_await in steps:
+                value = resolve(ctx)
+                if may_await and isawaitable(value):
+                    value = await value
+                args.append(value)
+            if names:
+                kwargs = dict(zip(names, await _fill(ctx, keyword_plan), strict=True))
+                result = await function(store[key], *args, **kwargs)
+            else:
+                result = await function(store[key], *args)
+        finally:
+            if ctx.has_cleanups:
+                await ctx.close()
+        if result is None or type(result) is bytes or type(result) is str:
+            return result
+        return encode(result)
+
+    return handle
+
+
+@attrs.frozen
+class ControllerFactory:
+    """Makes the controller of one namespace connection ("make me a controller for this NSConn")."""
+
+    cls: type[Controller]
+    seeds: tuple[tuple[str, object], ...]
+    attributes: tuple[tuple[str, Argument], ...]
+    namespace: Callable[[], str | None]
+    """Gives the namespace to set on the instance, or ``None`` when it is a method."""
+    timeout: Callable[[], float | None]
+
+    async def __call__(self, ctx: InjectionContext) -> Controller:
+        """Create the instance, copy the seeds, set the framework attributes, inject the rest."""
+        controller = self.cls()
+        for name, value in self.seeds:
+            setattr(controller, name, value)
+        controller.ns_conn = ctx.ns_conn
+        namespace = self.namespace()
+        if namespace is not None:
+            controller.namespace = namespace
+        timeout = self.timeout()
+        if timeout is not None:
+            controller._timeout = timeout
+        for name, argument in self.attributes:
+            value = argument.resolve(ctx)
+            if argument.may_await and inspect.isawaitable(value):
+                value = await value
+            setattr(controller, name, value)
+        return controller
+
+
+def connect_handler(key: str, factory: ControllerFactory, user_connect: Handler | None) -> Handler:
+    """Compile the ``_OnNamespaceConnect`` handler: create the controller, then run ``OnNamespaceConnect``.
+
+    Whatever fails (the constructor, a connection-scope dependency, the user's hook)
+    refuses the connect with its text, after every cleanup deferred so far has run.
+    """
+
+    async def on_connect(ns: NSConn, msg: Message) -> None:
+        store = ns.store
+        try:
+            ctx = store.get(CONTEXT_KEY)
+            if ctx is None:
+                ctx = store[CONTEXT_KEY] = ConnectionContext(ns)
+                ns.defer(functools.partial(store.pop, CONTEXT_KEY, None))
+            store[key] = await factory(ctx)
+            ns.defer(functools.partial(store.pop, key, None))
+            if user_connect is not None:
+                await user_connect(ns, msg)
+        except BaseException:
+            await ns.run_cleanups()
+            raise
+
+    return on_connect

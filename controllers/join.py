@@ -1,0 +1,68 @@
+"""`join_conn_handlers`: serve several connection handlers (MVC applications, controllers, dicts) as one."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+
+from aioneffos.framework import (
+    ON_NAMESPACE_CONNECT,
+    ConnHandler,
+    Events,
+    Handler,
+    Message,
+    Namespaces,
+    NSConn,
+    is_system_event,
+)
+
+from .errors import ConflictingEventError
+
+HandlerSource = ConnHandler | Mapping[str, Mapping[str, Handler]]
+
+
+def join_conn_handlers(*handlers: HandlerSource) -> Namespaces:
+    """Merge the namespaces of *handlers* (neffos ``JoinConnHandlers``).
+
+    User events must be unique per namespace: a clash raises `ConflictingEventError`
+    (neffos silently keeps the last one). The seven system events are hooks every
+    participant needs, so they are chained in order; the first that raises stops the
+    chain and refuses the request, and a refused connect runs the cleanups deferred
+    by the hooks that already ran.
+    """
+    events: dict[str, dict[str, Handler]] = {}
+    hooks: dict[tuple[str, str], list[Handler]] = {}
+    for source in handlers:
+        namespaces = source.get_namespaces() if isinstance(source, ConnHandler) else source
+        for namespace, table in namespaces.items():
+            merged = events.setdefault(namespace, {})
+            for event, handler in table.items():
+                if is_system_event(event):
+                    hooks.setdefault((namespace, event), []).append(handler)
+                elif event in merged:
+                    raise ConflictingEventError(namespace, event)
+                else:
+                    merged[event] = handler
+    for (namespace, event), chain in hooks.items():
+        events[namespace][event] = chain[0] if len(chain) == 1 else _chain(event, tuple(chain))
+    return Namespaces({namespace: Events(table) for namespace, table in events.items()})
+
+
+def _chain(event: str, chain: tuple[Handler, ...]) -> Handler:
+    async def run(ns: NSConn, msg: Message) -> None:
+        for handler in chain:
+            result = handler(ns, msg)
+            if inspect.isawaitable(result):
+                await result
+
+    if event != ON_NAMESPACE_CONNECT:
+        return run
+
+    async def connect(ns: NSConn, msg: Message) -> None:
+        try:
+            await run(ns, msg)
+        except BaseException:
+            await ns.run_cleanups()
+            raise
+
+    return connect
