@@ -11,7 +11,7 @@
 // "null", or "driver" for a bad command.
 //
 // Commands ("conn" is a handle returned by dial; "ns" a namespace name):
-//   dial {url, namespaces: {ns: {event: behaviour}}, options?: {headers?, reconnect?},
+//   dial {url, namespaces: {ns: {event: behaviour}}, options?: {headers?, reconnect?, ws?},
 //         recordSystemEvents? = true, trace? = false, handle?}    -> {handle, id}
 //        behaviour: "record" | {reply: text} | {error: text} | {replyBinary: [bytes]}
 //                   | {throw: text} | {returnValue: any}
@@ -28,6 +28,8 @@
 //   disconnect {conn, ns}                       -> {error: text|null, resolvedTo}
 //   writeNative {conn, body}                    -> {written}
 //   close {conn}                                -> {}
+//   pause {conn} / resume {conn}                -> {}   stop / restart reading the raw socket
+//        (frames the server sends meanwhile are then read and handled in one chunk)
 //   state {conn}                                -> {id, isClosed, isAcknowledged, reconnectTries,
 //                                                   wasReconnected, namespaces: {ns: [rooms]},
 //                                                   waitingMessages}
@@ -293,6 +295,9 @@ const commands = {
     const options = {};
     if (args.options?.headers) options.headers = { ...args.options.headers };
     if (args.options?.reconnect) options.reconnect = args.options.reconnect;
+    // neffos.js hands its whole options object to `new WebSocket(url, options)` of `ws` on
+    // Node, so `ws` options (e.g. allowSynchronousEvents) can ride along.
+    if (args.options?.ws) Object.assign(options, args.options.ws);
     handles.set(name, handle);
     let conn;
     try {
@@ -380,6 +385,16 @@ const commands = {
 
   async close(args) {
     handleFor(args).live().close();
+    return {};
+  },
+
+  async pause(args) {
+    handleFor(args).live().conn.pause();
+    return {};
+  },
+
+  async resume(args) {
+    handleFor(args).live().conn.resume();
     return {};
   },
 

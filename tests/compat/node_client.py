@@ -590,6 +590,7 @@ class NodeDriver:
         reconnect: int | None = None,
         record_system_events: bool = True,
         trace: bool = False,
+        ws_options: Mapping[str, Any] | None = None,
         timeout: float | None = None,
     ) -> NodeConn:
         """``neffos.dial(url, handlers, {headers, reconnect})``; returns a connection handle.
@@ -598,6 +599,8 @@ class NodeDriver:
         is False, the seven lifecycle events are also recorded in every namespace that has
         no ``_OnAnyEvent`` (that never changes dispatch). ``reconnect`` is in milliseconds.
         ``trace`` reports every incoming frame after the dial resolved as ``frame`` events.
+        ``ws_options`` are merged into the options, which neffos.js passes on to the ``ws``
+        package's ``WebSocket`` constructor (e.g. ``{"allowSynchronousEvents": False}``).
         Raises :class:`CommandError` on refusal (``H<text>``) or socket failure.
         """
         options: dict[str, Any] = {}
@@ -605,6 +608,8 @@ class NodeDriver:
             options["headers"] = dict(headers)
         if reconnect:
             options["reconnect"] = reconnect
+        if ws_options:
+            options["ws"] = dict(ws_options)
         result = await self.command(
             "dial",
             url=url,
@@ -698,6 +703,14 @@ class NodeConn:
     async def close(self, *, timeout: float | None = None) -> None:
         """``conn.close()``: local forced events, then a close frame without status code."""
         await self._cmd("close", timeout)
+
+    async def pause(self, *, timeout: float | None = None) -> None:
+        """Stop reading the socket (``ws.pause()``): later frames wait in the kernel buffer."""
+        await self._cmd("pause", timeout)
+
+    async def resume(self, *, timeout: float | None = None) -> None:
+        """Read again (``ws.resume()``): the frames that waited are handled as one chunk."""
+        await self._cmd("resume", timeout)
 
     async def state(self, *, timeout: float | None = None) -> ConnState:
         """Current ID, closed/ack flags, reconnect count, namespaces and rooms, asks made."""
