@@ -337,6 +337,10 @@ class Conn:
                     pending = self._waiters.pop(msg.wait, None)
                     if pending is not None:
                         pending.resolve(msg)
+                        # Let the asker resume first: a connect or join registers its
+                        # namespace or room there, and the peer may use it in the very next
+                        # frame (neffos conn.go tryNamespace waits for the connect too).
+                        await asyncio.sleep(0)
                         continue
                 if self._busy:
                     await self._hold(msg)
