@@ -300,6 +300,10 @@ class Conn:
             # The reader is inside a handler that now waits for a reply: hand reading
             # to a fresh task; the handler's task stops reading when it returns.
             self._reader = asyncio.get_running_loop().create_task(self.read_forever())
+        if self._backlog_room is not None:
+            # A reader paused on a full backlog must read on: the reply may be next.
+            self._backlog_room.set()
+            self._backlog_room = None
 
     # -- reading --------------------------------------------------------------
 
@@ -371,7 +375,11 @@ class Conn:
         if backlog is None:
             backlog = self._backlog = deque()
         backlog.append(msg)
-        if len(backlog) >= self.options.inbound_backlog_size:
+        # Pause while the backlog is full, but never while an ask of this connection
+        # waits: its reply may be the next frame, and pausing would deadlock the asker.
+        while len(backlog) >= self.options.inbound_backlog_size and not self._waiters and self._busy:
+            if self._ended.done():
+                return
             room = self._backlog_room = asyncio.Event()
             await room.wait()
 

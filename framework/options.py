@@ -29,8 +29,8 @@ class Options:
     """Frames queued for a peer that reads slower than we write; past it the peer is
     closed with 1008 "slow consumer"."""
     inbound_backlog_size: int = attrs.field(default=256, validator=_positive_int)
-    """Messages held while a handler of the same connection awaits its own ask; past it
-    reading pauses until the handler finishes."""
+    """Messages held while a handler of the same connection is busy; past it reading
+    pauses until the handler catches up, except while one of its asks awaits a reply."""
     ping_interval: float | None = attrs.field(default=DEFAULT_PING_INTERVAL, validator=_optional_positive)
     """Seconds between protocol pings (answered by every browser and neffos client);
     a peer that misses a pong is closed. ``None`` turns pings off."""
