@@ -71,7 +71,7 @@ class _Dialer:
         ws = await self.session.ws_connect(
             self.url,
             headers=headers,
-            max_msg_size=self.options.max_message_size,
+            max_msg_size=self.options.max_message_size + 1,  # aiohttp's limit is exclusive
             heartbeat=self.options.ping_interval,
         )
         try:

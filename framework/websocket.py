@@ -121,7 +121,8 @@ def handler(
         options = server.options
         ws = web.WebSocketResponse(
             compress=False,
-            max_msg_size=options.max_message_size,
+            # aiohttp refuses a message of exactly max_msg_size; ours is the largest allowed.
+            max_msg_size=options.max_message_size + 1,
             heartbeat=options.ping_interval,
             timeout=options.close_timeout,
         )
