@@ -30,7 +30,7 @@ from .message import Message
 from .ns_conn import NSConn
 from .options import Options
 from .outbox import FrameSink, Outbox
-from .protocol import Frame, decode, empty_reply, encode, encode_fields, encode_native
+from .protocol import Frame, decode, decode_native, empty_reply, encode, encode_fields, encode_native
 from .store import Store
 
 if TYPE_CHECKING:
@@ -319,6 +319,7 @@ class Conn:
         receive = self._socket.receive
         read_timeout = self.options.read_timeout
         allow_native = self._allow_native
+        native_only = self._native_only
         text, binary = WSMsgType.TEXT, WSMsgType.BINARY
         try:
             while self._reader is me:
@@ -333,7 +334,7 @@ class Conn:
                     if kind is WSMsgType.ERROR:
                         logger.info("%r: socket error %s", self, raw.data)
                     break
-                msg = decode(raw.data, allow_native=allow_native)
+                msg = decode_native(raw.data) if native_only else decode(raw.data, allow_native=allow_native)
                 if msg is None:
                     logger.debug("%r: dropped invalid frame %.80r", self, raw.data)
                     continue
@@ -360,7 +361,7 @@ class Conn:
 
     async def handle_frame(self, data: str | bytes) -> None:
         """Decode and handle one frame received outside the reader (frames sent before ``M``)."""
-        msg = decode(data, allow_native=self._allow_native)
+        msg = decode_native(data) if self._native_only else decode(data, allow_native=self._allow_native)
         if msg is None:
             logger.debug("%r: dropped invalid frame %.80r", self, data)
             return

@@ -171,3 +171,17 @@ def decode(data: str | bytes, *, allow_native: bool = False) -> Message | None:
 
 def _native(body: bytes, binary: bool) -> Message:
     return Message("", NATIVE_EVENT, body, is_binary=binary, is_native=True)
+
+
+def decode_native(data: str | bytes) -> Message | None:
+    """Decode a frame of a native-only connection: the whole frame is the body, even one
+    with six ``;`` (PROTOCOL.md 2.4 step 2, neffos ``shouldHandleOnlyNativeMessages``).
+
+    Return ``None`` for an empty frame.
+    """
+    if not data:
+        return None
+    if type(data) is str:
+        return _native(data.encode(), False)
+    assert isinstance(data, bytes)
+    return _native(data, True)

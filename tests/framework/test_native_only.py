@@ -1,4 +1,4 @@
-"""Broadcasting native messages: raw frames to native-only peers, the 7-field form otherwise (D12)."""
+"""Native messages: every frame of a native-only peer is native; broadcasts reach them raw (D12)."""
 
 from __future__ import annotations
 
@@ -44,3 +44,17 @@ async def test_native_broadcast_keeps_the_seven_field_form_for_neffos_peers(serv
     await sender.send("hello")
 
     assert await receiver.recv() == f";;;{ON_NATIVE_MESSAGE};0;0;hello"
+
+
+def echo(ns: NSConn, msg: Message) -> bytes:
+    return b"got:" + msg.body
+
+
+async def test_native_only_frame_with_six_separators_reaches_the_handler_whole(serve, raw) -> None:
+    peer = await raw(await serve(Server(Events({ON_NATIVE_MESSAGE: echo}))), handshake=False)
+
+    await peer.send("$1;;;_OnNamespaceConnect;0;0;")
+    await peer.send(b"a;b;c;d;e;f;\xff")
+
+    assert await peer.recv() == "got:$1;;;_OnNamespaceConnect;0;0;"
+    assert await peer.recv() == b"got:a;b;c;d;e;f;\xff"
