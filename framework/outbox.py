@@ -105,19 +105,26 @@ class Outbox:
             self._task = None
             self._queue = None
             self._urgent = 0
-            if self._idle is not None:
-                self._idle.set()
+            self._wake_drainers()
+
+    def _wake_drainers(self) -> None:
+        idle, self._idle = self._idle, None
+        if idle is not None:
+            idle.set()
 
     async def drain(self) -> None:
         """Wait until every queued frame has been handed to the socket."""
         while self._task is not None:
-            self._idle = asyncio.Event()
+            if self._idle is None:
+                self._idle = asyncio.Event()
             await self._idle.wait()
-            self._idle = None
 
     def close(self) -> None:
         """Refuse further frames and drop the queued ones."""
         self._closed = True
         self._queue = None
-        if self._task is not None:
-            self._task.cancel()
+        task, self._task = self._task, None
+        if task is not None:
+            # A task cancelled before it started never runs its finally: wake drainers here.
+            task.cancel()
+            self._wake_drainers()
