@@ -7,8 +7,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
-from aioneffos.framework import Conn, dial
+from aioneffos.framework import Conn, Server, dial, handler, setup
+from support.tools import free_port
 from tests.framework.peers import RawPeer
 
 RawConnect = Callable[..., Awaitable[RawPeer]]
@@ -38,14 +40,49 @@ def raw(session: aiohttp.ClientSession) -> RawConnect:
 
 @pytest.fixture
 async def clients() -> AsyncIterator[Dial]:
-    """Dial our Python client; every connection is closed at teardown."""
+    """Dial our Python client (declaring namespace ``default`` unless told); closed at teardown."""
     opened: list[Conn] = []
 
     async def open_client(url: str, namespaces: Any = None, **kwargs: Any) -> Conn:
-        conn = await dial(url, namespaces if namespaces is not None else {}, **kwargs)
+        conn = await dial(url, namespaces if namespaces is not None else {"default": {}}, **kwargs)
         opened.append(conn)
         return conn
 
     yield open_client
     for conn in opened:
         await conn.close()
+
+
+class AppServer:
+    """A production-like aiohttp server (``AppRunner`` + ``TCPSite``, no handler
+    cancellation) on one fixed free port, so it can be stopped and started again."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"ws://127.0.0.1:{self.port}/ws"
+        self._runner: web.AppRunner | None = None
+
+    async def start(self, server: Server) -> str:
+        """Serve *server* at ``/ws`` on this port; give the ws:// URL."""
+        app = web.Application()
+        app.router.add_get("/ws", handler(server))
+        setup(app, server)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", self.port).start()
+        self._runner = runner
+        return self.url
+
+    async def stop(self) -> None:
+        """Shut down (the server closes every connection with 1001)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+
+@pytest.fixture
+async def app_server() -> AsyncIterator[AppServer]:
+    """An `AppServer`, stopped at teardown."""
+    served = AppServer()
+    yield served
+    await served.stop()

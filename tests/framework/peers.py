@@ -61,8 +61,10 @@ class RawPeer:
                 if raw.type is WSMsgType.TEXT or raw.type is WSMsgType.BINARY:
                     data: Frame = raw.data
                     return data
-                if raw.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
-                    raise PeerClosedError(self.ws.close_code, str(raw.extra or ""))
+                if raw.type is WSMsgType.CLOSE:
+                    raise PeerClosedError(raw.data, str(raw.extra or ""))
+                if raw.type in (WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    raise PeerClosedError(self.ws.close_code, "")
 
     async def recv_close(self, timeout: float = TIMEOUT) -> tuple[int | None, str]:
         """Read until the server closes; give its close code and reason. Data frames are skipped."""
@@ -75,6 +77,10 @@ class RawPeer:
     def token(self) -> str:
         """Make a fresh client ask token."""
         self._tokens += 1
+        return f"$raw{self._tokens}"
+
+    def token_last(self) -> str:
+        """Give the token made last."""
         return f"$raw{self._tokens}"
 
     async def ask(self, ns: str, event: str, body: str = "", room: str = "") -> Frame:
