@@ -133,6 +133,7 @@ class ControllerHandle:
 
     def _compile(self) -> dict[str, Handler]:
         spec = self._spec
+        factory = self._factory()
         encode = reply_encoder(self._converter)
         events: dict[str, Handler] = {}
         sources: dict[str, str] = {}
@@ -160,7 +161,7 @@ class ControllerHandle:
                 f"{spec.name}: no event methods; define `async def On...(self, msg)` methods "
                 f"(methods are matched by {self._matcher!r})"
             )
-        events[ON_NAMESPACE_CONNECT] = connect_handler(self._key, self._factory(), user_connect)
+        events[ON_NAMESPACE_CONNECT] = connect_handler(self._key, factory, user_connect)
         return events
 
     def _claim(self, sources: dict[str, str], event: str, method_name: str) -> None:

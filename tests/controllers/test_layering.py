@@ -1,0 +1,65 @@
+"""The layers point one way (DESIGN.md section 3): di -> controllers -> framework.
+
+Read from the import statements of every module, so it runs with the test command;
+CI also runs the import-linter contract in pyproject.toml (``lint-imports``).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from support.tools import REPO_ROOT
+
+FORBIDDEN = {
+    "framework": ("aioneffos.controllers", "aioneffos.di"),
+    "controllers": ("aioneffos.di",),
+}
+"""Each package folder and the packages it must never import."""
+
+
+def imported_modules(source: str, package: str) -> set[str]:
+    """Give every module *source* imports, relative imports resolved against *package*."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, node.module] if node.module else parts)
+            else:
+                base = node.module or ""
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def violations(folder: str, root: Path = REPO_ROOT) -> list[str]:
+    """List ``file: module`` for each forbidden import under *folder*."""
+    bad = []
+    for path in sorted((root / folder).rglob("*.py")):
+        package = ".".join(["aioneffos", folder, *path.relative_to(root / folder).parent.parts])
+        for module in sorted(imported_modules(path.read_text(), package)):
+            if any(module == banned or module.startswith(banned + ".") for banned in FORBIDDEN[folder]):
+                bad.append(f"{path.relative_to(root)}: {module}")
+    return bad
+
+
+@pytest.mark.parametrize("folder", sorted(FORBIDDEN))
+def test_layering_package_imports_only_lower_layers(folder: str) -> None:
+    assert violations(folder) == []
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["from aioneffos.di import Registry", "import aioneffos.di.registry", "from ..di import registry"],
+)
+def test_layering_check_catches_each_import_form(tmp_path: Path, statement: str) -> None:
+    (tmp_path / "controllers").mkdir()
+    (tmp_path / "controllers" / "bad.py").write_text(f"{statement}\n")
+
+    assert len(violations("controllers", tmp_path)) >= 1
+    assert all(v.startswith("controllers/bad.py: aioneffos.di") for v in violations("controllers", tmp_path))
