@@ -131,12 +131,16 @@ async def test_peer_disconnecting_mid_ask_raises_write_closed_promptly(
         except WriteClosedError as exc:
             outcome.put(type(exc))
 
-    peer = await raw(await app_server.start(Server({"default": {"relay": relay}})))
+    url = await app_server.start(Server({"default": {"relay": relay, "echo": lambda ns, msg: msg.body}}))
+    other = await raw(url)
+    await other.connect("default")
+    peer = await raw(url)
     await peer.connect("default")
     await peer.send(";default;;relay;0;0;")
     await peer.recv()  # the server's question, never answered
     await peer.close()
     assert await outcome.get(timeout=3) is WriteClosedError
+    assert await other.ask("default", "echo", "served") == "$raw2;default;;echo;0;0;served"
 
 
 async def test_client_ask_when_server_goes_away_raises_write_closed(serve: Serve, clients: Dial) -> None:

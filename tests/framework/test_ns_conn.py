@@ -414,12 +414,38 @@ async def test_handler_raising_keeps_connection_up(serve: Serve, clients: Dial) 
     def boom(ns: NSConn, msg: Message) -> None:
         raise ZeroDivisionError
 
-    ns = await (await clients(await serve(Server({"default": {"boom": boom, "echo": echo}})))).connect(
-        "default"
-    )
+    url = await serve(Server({"default": {"boom": boom, "echo": echo}}))
+    other = await (await clients(url)).connect("default")
+    ns = await (await clients(url)).connect("default")
     with pytest.raises(RemoteError, match=r"^ZeroDivisionError$"):
         await ns.ask("boom")
     assert (await ns.ask("echo", "still here")).body == b"still here"
+    assert (await other.ask("echo", "served")).body == b"served"
+
+
+async def test_broadcast_to_others_skips_sender_only(serve: Serve, clients: Dial) -> None:
+    got = Inbox()
+
+    def shout(ns: NSConn, msg: Message) -> None:
+        ns.broadcast("news", msg.body, exclude_self=msg.body == b"others")
+
+    url = await serve(Server({"default": {"shout": shout}}))
+    members = []
+    for name in ("alice", "bob", "carol"):
+
+        def on_news(ns: NSConn, msg: Message, name: str = name) -> None:
+            got.put((name, msg.body))
+
+        members.append(await (await clients(url, {"default": {"news": on_news}})).connect("default"))
+    members[0].emit("shout", "others")
+    others = sorted([await got.get(), await got.get()])
+    # A later broadcast to everyone proves alice got nothing from the first one.
+    members[0].emit("shout", "all")
+    everyone = sorted([await got.get() for _ in range(3)])
+    assert (others, everyone) == (
+        [("bob", b"others"), ("carol", b"others")],
+        [("alice", b"all"), ("bob", b"all"), ("carol", b"all")],
+    )
 
 
 async def test_slow_handler_does_not_block_other_connections(serve: Serve, clients: Dial) -> None:

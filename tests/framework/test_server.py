@@ -117,22 +117,34 @@ async def test_handshake_refused_connection_never_fires_on_disconnect(
 
 async def test_handshake_spoofed_ack_is_ignored_and_real_id_sent(serve: Serve, raw: RawConnect) -> None:
     # Vector 37: Go would take "spoofed-id" as the connection id and never send A.
-    server = echo_server(id_generator=lambda request: "real-id")
-    peer = await raw(await serve(server), handshake=False)
+    ids = iter(["bystander", "real-id"])
+    server = echo_server(id_generator=lambda request: next(ids))
+    url = await serve(server)
+    other = await raw(url)
+    await other.connect("default")
+    peer = await raw(url, handshake=False)
     await peer.send("Aspoofed-id")
     await peer.send("M")
     assert await peer.recv() == "Areal-id"
-    assert [c.id for c in server.connections] == ["real-id"]
+    assert sorted(c.id for c in server.connections) == ["bystander", "real-id"]
+    await peer.connect("default")
+    assert await peer.ask("default", "echo", "alive") == "$raw2;default;;echo;0;0;alive"
+    assert await other.ask("default", "echo", "served") == "$raw2;default;;echo;0;0;served"
 
 
 async def test_handshake_hello_before_m_keeps_connection(serve: Serve, raw: RawConnect) -> None:
     # neffos issue #21: Go closes a client whose first frame starts with H.
-    peer = await raw(await serve(echo_server(id_generator=lambda r: "c1")), handshake=False)
+    ids = iter(["bystander", "c1"])
+    url = await serve(echo_server(id_generator=lambda r: next(ids)))
+    other = await raw(url)
+    await other.connect("default")
+    peer = await raw(url, handshake=False)
     await peer.send("Hello")
     await peer.send("M")
     assert await peer.recv() == "Ac1"
     await peer.connect("default")
     assert await peer.ask("default", "echo", "alive") == "$raw2;default;;echo;0;0;alive"
+    assert await other.ask("default", "echo", "served") == "$raw2;default;;echo;0;0;served"
 
 
 async def test_handshake_frames_before_m_are_handled_after_ack(serve: Serve, raw: RawConnect) -> None:
@@ -180,6 +192,20 @@ async def test_on_connect_server_initiated_connect_sends_ack_first(serve: Serve,
     ns = await connected.get()
     assert (ns.namespace, ns.is_connected) == ("default", True)
     assert await peer.ask("default", "echo", "x") == "$raw1;default;;echo;0;0;x"
+
+
+async def test_on_connect_raising_after_ack_closes_1008_with_text(serve: Serve, raw: RawConnect) -> None:
+    # D3: once A went out (a server-initiated connect), a refusal can only close.
+    async def on_connect(conn: Conn) -> None:
+        conn.send_ack()
+        raise PermissionError("changed my mind")
+
+    peer = await raw(
+        await serve(echo_server(on_connect=on_connect, id_generator=lambda r: "c1")), handshake=False
+    )
+    await peer.send("M")
+    assert await peer.recv() == "Ac1"
+    assert await peer.recv_close() == (1008, "changed my mind")
 
 
 async def test_on_connect_server_initiated_connect_is_seen_by_python_client(
