@@ -212,3 +212,9 @@ async def test_slow_consumer_is_closed_1008_while_others_get_every_message(
     assert (received, slow_conn.is_closed) == (count, True)
     assert await slow.recv_close() == (1008, "slow consumer")
     await assert_still_served(fast)
+
+
+async def test_read_timeout_closes_idle_peer_1008(serve: Serve, raw: RawConnect) -> None:
+    url = await serve(echo_server(read_timeout=0.3))
+    peer = await bystander(url, raw)
+    assert await peer.recv_close() == (1008, "read timeout")

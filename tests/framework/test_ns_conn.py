@@ -462,3 +462,12 @@ async def test_slow_handler_does_not_block_other_connections(serve: Serve, clien
     assert (await other.ask("echo", "free")).body == b"free"
     release.set()
     assert (await pending).body == b"slow done"
+
+
+async def test_unanswered_ask_gets_silence_when_configured_like_neffos(serve: Serve, raw: RawConnect) -> None:
+    server = Server({"default": {"noop": lambda ns, msg: None, "echo": echo}}, reply_to_unanswered_asks=False)
+    peer = await raw(await serve(server))
+    await peer.connect("default")
+    await peer.send("$silent;default;;noop;0;0;")
+    # The next frame answers the next ask: nothing was sent for the first one.
+    assert await peer.ask("default", "echo", "x") == "$raw2;default;;echo;0;0;x"
