@@ -21,10 +21,10 @@ import contextlib
 import json
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -44,7 +44,9 @@ def free_port() -> int:
 async def running(kind: str) -> AsyncIterator[str]:
     """Run server *kind* in its own process; give its base URL."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.servers", kind, "--port", str(port)])
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.servers", kind, "--port", str(port)
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
@@ -59,7 +61,7 @@ async def running(kind: str) -> AsyncIterator[str]:
         yield base
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        await asyncio.wait_for(proc.wait(), 10)
 
 
 async def server_stats(session: aiohttp.ClientSession, base: str) -> dict[str, Any]:
@@ -142,8 +144,10 @@ async def broadcast_and_idle(base: str, clients: int, rounds: int) -> tuple[floa
     return statistics.median(seconds) * 1e3, (idle_after - idle_before) / clients / 1024
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+async def main() -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--kinds", default="raw,neffos", help="server kinds, comma separated (raw first)")
     parser.add_argument("--round-trips", type=int, default=20000)
     parser.add_argument("--clients", type=int, default=10)
@@ -153,31 +157,42 @@ async def main() -> None:
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     kinds = args.kinds.split(",")
-    results: dict[str, dict[str, list[float]]] = {k: {"cpu_us": [], "rtt_us": [], "bcast_ms": [], "idle_kib": []} for k in kinds}
+    results: dict[str, dict[str, list[float]]] = {
+        k: {"cpu_us": [], "rtt_us": [], "bcast_ms": [], "idle_kib": []} for k in kinds
+    }
     for round_no in range(args.rounds):
         for kind in kinds:
             async with running(kind) as base:
                 cpu, rtt = await ask_reply(base, args.round_trips, args.clients)
                 bcast, idle = await broadcast_and_idle(base, args.broadcast_clients, args.broadcast_rounds)
-            for key, value in zip(("cpu_us", "rtt_us", "bcast_ms", "idle_kib"), (cpu, rtt, bcast, idle), strict=True):
+            for key, value in zip(
+                ("cpu_us", "rtt_us", "bcast_ms", "idle_kib"), (cpu, rtt, bcast, idle), strict=True
+            ):
                 results[kind][key].append(value)
-            print(f"round {round_no + 1} {kind:>8}: {cpu:6.1f} us CPU/round trip, rtt {rtt:6.0f} us, "
-                  f"broadcast {bcast:6.1f} ms, idle {idle:5.1f} KiB/conn", flush=True)
-    print(f"\nmedians over {args.rounds} rounds ({args.round_trips} round trips, {args.clients} clients; "
-          f"broadcast to {args.broadcast_clients}):")
+            print(
+                f"round {round_no + 1} {kind:>8}: {cpu:6.1f} us CPU/round trip, rtt {rtt:6.0f} us, "
+                f"broadcast {bcast:6.1f} ms, idle {idle:5.1f} KiB/conn",
+                flush=True,
+            )
+    print(
+        f"\nmedians over {args.rounds} rounds ({args.round_trips} round trips, {args.clients} clients; "
+        f"broadcast to {args.broadcast_clients}):"
+    )
     base_kind = kinds[0]
     summary: dict[str, dict[str, float]] = {}
     for kind in kinds:
         med = {key: statistics.median(values) for key, values in results[kind].items()}
         summary[kind] = med
         ratio = {key: med[key] / summary[base_kind][key] for key in med}
-        print(f"  {kind:>8}: CPU/round trip {med['cpu_us']:6.1f} us ({ratio['cpu_us']:.2f}x)  "
-              f"broadcast {med['bcast_ms']:6.1f} ms ({ratio['bcast_ms']:.2f}x)  "
-              f"idle {med['idle_kib']:5.1f} KiB/conn ({ratio['idle_kib']:.2f}x)")
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump({"args": vars(args), "runs": results, "medians": summary}, out, indent=2)
+        print(
+            f"  {kind:>8}: CPU/round trip {med['cpu_us']:6.1f} us ({ratio['cpu_us']:.2f}x)  "
+            f"broadcast {med['bcast_ms']:6.1f} ms ({ratio['bcast_ms']:.2f}x)  "
+            f"idle {med['idle_kib']:5.1f} KiB/conn ({ratio['idle_kib']:.2f}x)"
+        )
+    return {"args": vars(args), "runs": results, "medians": summary}
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    report = asyncio.run(main())
+    if report["args"]["json"]:
+        Path(report["args"]["json"]).write_text(json.dumps(report, indent=2))
