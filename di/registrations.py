@@ -123,13 +123,13 @@ def _provider(provider: providers.Provider[Any], provides: Any, scope: Scope | N
 
 
 def _provider_type(provider: providers.Provider[Any]) -> Any:
+    if isinstance(provider, providers.Configuration):  # an Object subclass whose value is a dict
+        return None
     if isinstance(provider, providers.Object):
         return type(provider.provides)
     if isinstance(provider, providers.Dependency):
         instance_of = provider.instance_of
         return None if instance_of is object else instance_of
-    if isinstance(provider, providers.Configuration):
-        return None
     provides = getattr(provider, "provides", None)
     if isinstance(provides, type):
         return None if issubclass(provides, resources.Resource) else provides
@@ -140,6 +140,7 @@ def _provider_type(provider: providers.Provider[Any]) -> Any:
 
 def _return_type(function: Callable[..., Any]) -> Any:
     """Give what *function* provides: its return annotation, unwrapped from ``Iterator[T]`` and the like."""
+    function = inspect.unwrap(function)  # providers.Resource wraps generator functions
     try:
         hint = typing.get_type_hints(function).get("return")
     except Exception:
@@ -175,13 +176,13 @@ def _factory(factory: Callable[..., Any], provides: Any, scope: Scope | None) ->
         has_default = param.default is not EMPTY
         if param.kind is param.POSITIONAL_ONLY and not has_default:
             raise InvalidRegistrationError(
-                f"{label}({param.name}): positional-only parameters cannot be filled"
+                f"{name}({param.name}): positional-only parameters cannot be filled"
             )
         if param.kind is param.POSITIONAL_ONLY:
             continue
         hint = hints.get(param.name, EMPTY)
         if hint is EMPTY and not has_default:
-            raise InvalidRegistrationError(f"{label}({param.name}): annotate it so that it can be resolved")
+            raise InvalidRegistrationError(f"{name}({param.name}): annotate it so that it can be resolved")
         annotation, metadata = hint, ()
         if typing.get_origin(hint) is typing.Annotated:
             annotation, metadata = hint.__origin__, tuple(hint.__metadata__)

@@ -100,8 +100,8 @@ class Compiler:
             raise ScopeMismatchError(
                 site,
                 registration.key,
-                f"{registration.label} gives a {lifetime.value}-scope value, "
-                f"which cannot be kept where a {scope.value}-scope value lives",
+                f"{registration.label} is {lifetime.value}-scoped and cannot be kept "
+                f"in a {scope.value}-scoped place",
             )
         if registration in stack:
             cycle = " -> ".join(r.label for r in (*stack, registration))
