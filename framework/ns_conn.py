@@ -206,6 +206,12 @@ class NSConn:
 
     async def dispatch(self, msg: Message) -> None:
         """Run the handler of an incoming user event and answer: reply, error reply or empty reply."""
+        if msg.err is not None:
+            # An error is always an answer (often a late one, to an ask that timed out), never
+            # an ask: the handler sees it, but nothing goes back, or two peers could answer
+            # each other's errors for ever.
+            await self.fire_quietly(msg.event, msg)
+            return
         conn = self.conn
         entry = self._table.lookup(msg.event)
         if entry is None:
