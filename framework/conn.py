@@ -56,6 +56,9 @@ class Socket(Protocol):
     @property
     def closed(self) -> bool: ...
 
+    @property
+    def close_code(self) -> int | None: ...
+
 
 class Registry(Protocol):
     """What a `Conn` tells its server: namespace and room membership, for delivery."""
@@ -123,6 +126,7 @@ class Conn:
     _ended: asyncio.Future[None] = attrs.field(init=False)
     _native_only: bool = attrs.field(init=False)
     _supervisor: asyncio.Task[None] | None = attrs.field(default=None, init=False)
+    _background: set[asyncio.Task[None]] | None = attrs.field(default=None, init=False)
     _allow_native: bool = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -168,6 +172,11 @@ class Conn:
     def is_acknowledged(self) -> bool:
         """Tell whether the neffos handshake has completed."""
         return self._acked
+
+    @property
+    def close_code(self) -> int | None:
+        """Give the websocket close code once the socket has closed (1000, 1001, 1008, ...)."""
+        return self._socket.close_code
 
     @property
     def closed_by_us(self) -> bool:
@@ -239,7 +248,7 @@ class Conn:
 
     def _slow_consumer(self) -> None:
         logger.warning("closing %r: outbound queue full (slow consumer)", self)
-        asyncio.get_running_loop().create_task(self.close(CLOSE_POLICY, "slow consumer", drain=False))
+        self.fire_and_forget(lambda: self.close(CLOSE_POLICY, "slow consumer", drain=False))
 
     # -- asking ---------------------------------------------------------------
 
@@ -562,7 +571,12 @@ class Conn:
             except Exception:
                 logger.exception("%r: background work failed", self)
 
-        asyncio.get_running_loop().create_task(run())
+        # Keep a reference: the event loop holds tasks only weakly.
+        if self._background is None:
+            self._background = set()
+        task = asyncio.get_running_loop().create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- closing --------------------------------------------------------------
 
