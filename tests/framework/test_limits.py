@@ -114,7 +114,7 @@ async def test_max_message_size_of_python_client_closes_1009_on_big_frame(
         ns = await conn.connect("default")
         ns.emit("echo", "x" * 2000)
         await closed.get()
-        assert conn._socket.close_code == 1009  # type: ignore[attr-defined]
+        assert conn.close_code == 1009
     finally:
         await conn.close()
 

@@ -246,7 +246,7 @@ async def test_close_python_client_sees_1001(serve: Serve, clients: Dial) -> Non
     conn = await clients(await serve(server))
     await server.close()
     await wait_for(conn.wait_closed())
-    assert conn._socket.close_code == 1001  # type: ignore[attr-defined]
+    assert conn.close_code == 1001
 
 
 async def test_close_fires_on_disconnect_and_empties_connections(serve: Serve, clients: Dial) -> None:
