@@ -9,7 +9,6 @@ method and hands the result to the framework as the reply.
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,7 +17,7 @@ import attrs
 from aioneffos.framework import Handler, Message, NSConn
 
 from .controller import Controller
-from .injection import ConnectionContext, EventContext, InjectionContext, Resolver
+from .injection import ConnectionContext, EventContext, InjectionContext, Resolver, is_awaitable
 
 CONTEXT_KEY = "aioneffos.controllers.context"
 """Where a namespace connection keeps its `ConnectionContext` (in ``ns_conn.store``)."""
@@ -36,7 +35,7 @@ async def _fill(ctx: InjectionContext, plan: tuple[Argument, ...]) -> list[Any]:
     values = []
     for argument in plan:
         value = argument.resolve(ctx)
-        if argument.may_await and inspect.isawaitable(value):
+        if argument.may_await and hasattr(type(value), "__await__"):
             value = await value
         values.append(value)
     return values
@@ -69,7 +68,6 @@ def event_handler(
     steps = tuple((argument.resolve, argument.may_await) for argument in positional)
     names = tuple(name for name, _ in keywords)
     keyword_plan = tuple(argument for _, argument in keywords)
-    isawaitable = inspect.isawaitable
 
     async def handle(ns: NSConn, msg: Message) -> object:
         store = ns.store
@@ -78,7 +76,7 @@ def event_handler(
             args = []
             for resolve, may_await in steps:
                 value = resolve(ctx)
-                if may_await and isawaitable(value):
+                if may_await and hasattr(type(value), "__await__"):
                     value = await value
                 args.append(value)
             if names:
@@ -87,7 +85,7 @@ def event_handler(
             else:
                 result = await function(store[key], *args)
         finally:
-            if ctx.has_cleanups:
+            if ctx.cleanups:
                 await ctx.close()
         if result is None or type(result) is bytes or type(result) is str:
             return result
@@ -121,7 +119,7 @@ class ControllerFactory:
             controller._timeout = timeout
         for name, argument in self.attributes:
             value = argument.resolve(ctx)
-            if argument.may_await and inspect.isawaitable(value):
+            if argument.may_await and is_awaitable(value):
                 value = await value
             setattr(controller, name, value)
         return controller

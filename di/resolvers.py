@@ -29,7 +29,7 @@ from aioneffos.controllers import (
     ScopeMismatchError,
     framework_resolver,
 )
-from aioneffos.controllers.injection import Cleanup
+from aioneffos.controllers.injection import Cleanup, is_awaitable
 
 from .registrations import EMPTY, FactoryParameter, Kind, Registration
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("aioneffos")
 
 _MISSING: Any = object()
+_GENERATORS = frozenset({GeneratorType, AsyncGeneratorType})
 
 
 class AppContext(InjectionContext):
@@ -143,7 +144,7 @@ def _builder(registration: Registration, steps: tuple[tuple[str, Resolver], ...]
     assert call is not None
     provider = registration.provider
     label = registration.label
-    isawaitable = inspect.isawaitable
+    isawaitable = is_awaitable
 
     async def build_later(ctx: InjectionContext, kwargs: dict[str, Any]) -> Any:
         for name, value in kwargs.items():
@@ -164,9 +165,18 @@ def _builder(registration: Registration, steps: tuple[tuple[str, Resolver], ...]
             kwargs[name] = value
         if waiting:
             return build_later(ctx, kwargs)
-        return _enter(call(**kwargs), ctx, label)
+        result = call(**kwargs)
+        kind = type(result)
+        return _enter(result, ctx, label) if kind in _GENERATORS else result
 
-    return build
+    def build_bare(ctx: InjectionContext) -> Any:
+        if provider.last_overriding is not None:
+            return _enter(provider(), ctx, label)
+        result = call()
+        kind = type(result)
+        return _enter(result, ctx, label) if kind in _GENERATORS else result
+
+    return build if steps else build_bare
 
 
 def _enter(result: Any, ctx: InjectionContext, label: str) -> Any:
@@ -218,7 +228,7 @@ async def _store(cache: dict[object, Any], key: object, pending: Awaitable[Any])
 
 def _context_scoped(registration: Registration, build: Resolver, *, pinned: bool) -> Resolver:
     """Cache the value in the event's context, or (when *pinned*) in the namespace connection's."""
-    isawaitable = inspect.isawaitable
+    isawaitable = is_awaitable
 
     def resolve(ctx: InjectionContext) -> Any:
         target = ctx.connection if pinned else ctx
@@ -248,7 +258,7 @@ def _app_scoped(registration: Registration, build: Resolver, app: AppContext) ->
         value = cache.get(registration, _MISSING)
         if value is _MISSING:
             value = build(app)
-            if inspect.isawaitable(value):
+            if is_awaitable(value):
                 task = cache[registration] = asyncio.ensure_future(value)
                 task.add_done_callback(settled)
                 return task
