@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+import sys
+import types
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -11,6 +14,7 @@ from aiohttp import web
 
 from aioneffos.controllers import Application
 from aioneffos.framework import Conn, Message, NSConn, Server, dial, handler, setup
+from support.tools import REPO_ROOT
 
 TIMEOUT = 5.0
 Serve = Callable[..., Awaitable[str]]
@@ -88,3 +92,24 @@ async def next_message(queue: asyncio.Queue[Message], timeout: float = TIMEOUT) 
     """Take the next message from *queue*, failing after *timeout*."""
     async with asyncio.timeout(timeout):
         return await queue.get()
+
+
+def readme_python_blocks(section: str) -> list[str]:
+    """Give the ```python blocks of README.md's ``## <section>`` section, in order."""
+    text = (REPO_ROOT / "README.md").read_text()
+    start = text.index(f"\n## {section}\n")
+    end = text.find("\n## ", start + 1)
+    body = text[start : end if end != -1 else len(text)]
+    return [block.split("\n```", 1)[0] for block in body.split("```python\n")[1:]]
+
+
+@contextlib.contextmanager
+def module_from(code: str, name: str) -> Iterator[types.ModuleType]:
+    """Run *code* as module *name* (registered, so annotations resolve); unregister it afterwards."""
+    module = types.ModuleType(name)
+    sys.modules[name] = module
+    try:
+        exec(compile(code, f"<README {name}>", "exec"), module.__dict__)
+        yield module
+    finally:
+        del sys.modules[name]

@@ -1,0 +1,36 @@
+"""The README's "Controllers" program runs as written: two clients chat, the logger sees them."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiohttp import web
+
+from aioneffos.framework import Message
+from tests.controllers.harness import Dial, Serve, inbox, module_from, next_message, readme_python_blocks
+
+
+async def test_readme_controllers_program_chats_and_logs(
+    serve: Serve, clients: Dial, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (program,) = readme_python_blocks("Controllers")
+    with module_from(program, "readme_controllers") as module:
+        app: web.Application = module.app
+        url = await serve(app=app, path="/websocket_endpoint")
+        received: asyncio.Queue[Message] = asyncio.Queue()
+        sender_conn = await clients(url, {"default": {}})
+        receiver_conn = await clients(url, {"default": {"OnChat": inbox(received)}})
+        sender = await sender_conn.connect("default")
+        await receiver_conn.connect("default")
+
+        sender.emit("OnChat", "hi")
+        chat = await next_message(received)
+        await sender.disconnect()
+
+    assert (chat.event, chat.text) == ("OnChat", "hi")
+    assert capsys.readouterr().out.splitlines() == [
+        f"DEV: Connected {sender_conn.id}",
+        f"DEV: Connected {receiver_conn.id}",
+        f"DEV: Disconnected {sender_conn.id}",
+    ]
