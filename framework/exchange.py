@@ -66,6 +66,39 @@ class Exchange(Protocol):
         """This node lost its last connection in *namespace* (unsubscribe)."""
         ...
 
+    def room_active(self, namespace: str, room: str) -> None:
+        """This node gained its first member of *room* in *namespace*."""
+        ...
+
+    def room_idle(self, namespace: str, room: str) -> None:
+        """This node lost its last member of *room* in *namespace*."""
+        ...
+
+    def conn_active(self, conn_id: str) -> None:
+        """This node gained its first connection with id *conn_id* (for ``to=`` sends)."""
+        ...
+
+    def conn_idle(self, conn_id: str) -> None:
+        """This node lost its last connection with id *conn_id*."""
+        ...
+
+    def close_connection(self, conn_id: str, code: int, reason: str) -> None:
+        """Close every connection of the cluster with id *conn_id*, this node included."""
+        ...
+
+    async def count_connections(self) -> int:
+        """Count the live connections of the whole cluster."""
+        ...
+
+    @property
+    def healthy(self) -> bool:
+        """Tell whether the other nodes are reachable (always true without a broker)."""
+        ...
+
+    async def synced(self, timeout: float | None = None) -> bool:
+        """Wait until every subscription asked for so far is in effect; False if it is not in time."""
+        ...
+
 
 class LocalExchange:
     """The default exchange: one process, no broker, zero set-up."""
@@ -98,3 +131,32 @@ class LocalExchange:
 
     def namespace_idle(self, namespace: str) -> None:
         """Nothing to unsubscribe from."""
+
+    def room_active(self, namespace: str, room: str) -> None:
+        """Nothing to subscribe to."""
+
+    def room_idle(self, namespace: str, room: str) -> None:
+        """Nothing to unsubscribe from."""
+
+    def conn_active(self, conn_id: str) -> None:
+        """Nothing to subscribe to."""
+
+    def conn_idle(self, conn_id: str) -> None:
+        """Nothing to unsubscribe from."""
+
+    def close_connection(self, conn_id: str, code: int, reason: str) -> None:
+        """Close this process's connections with id *conn_id*."""
+        self._local().close_local(conn_id, code, reason)
+
+    async def count_connections(self) -> int:
+        """Count this process's connections."""
+        return self._local().total_connections
+
+    @property
+    def healthy(self) -> bool:
+        """Always true: there is no broker to lose."""
+        return True
+
+    async def synced(self, timeout: float | None = None) -> bool:
+        """Always in effect: there is nothing to subscribe to."""
+        return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import itertools
 import logging
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType
 
 from . import events as ev
-from .conn import CLOSE_GOING_AWAY, CLOSE_POLICY, Conn, Socket, _Pending
+from .conn import CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY, Conn, Socket, _Pending
 from .errors import NoRecipientError, ServerClosedError, error_text, resolve_remote_error
 from .exchange import NO_EXCLUSION, Exchange, Exclusion, LocalExchange
 from .message import Message
@@ -257,7 +258,12 @@ class Server:
 
     def _add(self, conn: Conn) -> None:
         self._conns[conn] = None
-        self._by_id.setdefault(conn.id, []).append(conn)
+        same_id = self._by_id.get(conn.id)
+        if same_id is None:
+            self._by_id[conn.id] = [conn]
+            self.exchange.conn_active(conn.id)
+        else:
+            same_id.append(conn)
 
     def _remove(self, conn: Conn) -> None:
         self._conns.pop(conn, None)
@@ -266,6 +272,7 @@ class Server:
             same_id.remove(conn)
             if not same_id:
                 del self._by_id[conn.id]
+                self.exchange.conn_idle(conn.id)
 
     def namespace_connected(self, ns_conn: NSConn) -> None:
         """Index *ns_conn* for delivery."""
@@ -286,7 +293,11 @@ class Server:
 
     def room_joined(self, ns_conn: NSConn, room: str) -> None:
         """Index *ns_conn* as a member of *room*."""
-        self._rooms.setdefault((ns_conn.namespace, room), {})[ns_conn] = None
+        members = self._rooms.get((ns_conn.namespace, room))
+        if members is None:
+            members = self._rooms[(ns_conn.namespace, room)] = {}
+            self.exchange.room_active(ns_conn.namespace, room)
+        members[ns_conn] = None
 
     def room_left(self, ns_conn: NSConn, room: str) -> None:
         """Drop *ns_conn* from *room*'s members."""
@@ -296,6 +307,7 @@ class Server:
             members.pop(ns_conn, None)
             if not members:
                 del self._rooms[key]
+                self.exchange.room_idle(ns_conn.namespace, room)
 
     # -- delivery -------------------------------------------------------------
 
@@ -374,6 +386,23 @@ class Server:
         """Call *fn* with every live connection (neffos ``Server.Do``)."""
         for conn in list(self._conns):
             fn(conn)
+
+    # -- cluster-wide (through the exchange) ------------------------------------
+
+    def close_connection(self, conn_id: str, *, code: int = CLOSE_NORMAL, reason: str = "") -> None:
+        """Close every connection with id *conn_id* on every node (a forced disconnect)."""
+        self.exchange.close_connection(conn_id, code, reason)
+
+    def close_local(self, conn_id: str, code: int = CLOSE_NORMAL, reason: str = "") -> int:
+        """Close this process's connections with id *conn_id* in the background; give how many."""
+        conns = list(self._by_id.get(conn_id, ()))
+        for conn in conns:
+            conn.fire_and_forget(functools.partial(conn.close, code, reason))
+        return len(conns)
+
+    async def cluster_total_connections(self) -> int:
+        """Count the live connections of every node (this process's count without a broker)."""
+        return await self.exchange.count_connections()
 
 
 def exclusion_of(exclude: Excluded) -> Exclusion:
