@@ -8,7 +8,7 @@ names. Errors are raised here, at start-up, never at the first message.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Self
 
 import cattrs
@@ -173,7 +173,8 @@ class ControllerHandle:
 
     def _factory(self) -> ControllerFactory:
         spec = self._spec
-        attributes = []
+        names: list[str] = []
+        plan: list[Argument] = []
         for attribute in spec.attributes:
             if attribute.name in spec.seeds:
                 continue
@@ -182,11 +183,12 @@ class ControllerHandle:
                 continue  # a plain class-level value, not a dependency
             site = f"{spec.name}.{attribute.name}"
             dependency = Dependency(site, attribute.annotation, Scope.CONNECTION, marker)
-            resolve = None if marker is not None else framework_resolver(dependency)
-            if resolve is not None:
-                attributes.append((attribute.name, Argument(resolve, False)))
+            builtin = None if marker is not None else framework_resolver(dependency)
+            names.append(attribute.name)
+            if builtin is not None:
+                plan.append(Argument(builtin, False))
             else:
-                attributes.append((attribute.name, Argument(self._injector.resolver(dependency), True)))
+                plan.append(Argument(self._injector.resolver(dependency), True))
 
         def namespace() -> str | None:
             return None if spec.namespace_is_method else self._namespace
@@ -195,9 +197,9 @@ class ControllerHandle:
             return self._timeout
 
         seeds = tuple(spec.seeds.items())
-        return ControllerFactory(spec.cls, seeds, tuple(attributes), namespace, timeout)
+        return ControllerFactory(spec.cls, seeds, tuple(names), tuple(plan), namespace, timeout)
 
-    def _event_handler(self, method: EventMethod, encode: Any) -> Handler:
+    def _event_handler(self, method: EventMethod, encode: Callable[[object], object]) -> Handler:
         positional: list[Argument] = []
         keywords: list[tuple[str, Argument]] = []
         by_keyword = False

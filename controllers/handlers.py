@@ -31,11 +31,12 @@ class Argument:
     may_await: bool
 
 
-async def _fill(ctx: InjectionContext, plan: tuple[Argument, ...]) -> list[Any]:
+async def resolve_all(ctx: InjectionContext, plan: tuple[Argument, ...]) -> list[Any]:
+    """Resolve every argument of *plan* in *ctx*, awaiting what needs it."""
     values = []
     for argument in plan:
         value = argument.resolve(ctx)
-        if argument.may_await and hasattr(type(value), "__await__"):
+        if argument.may_await and is_awaitable(value):
             value = await value
         values.append(value)
     return values
@@ -73,14 +74,14 @@ def event_handler(
         store = ns.store
         ctx = EventContext(ns, msg, store[CONTEXT_KEY])
         try:
-            args = []
+            args = []  # resolve_all, inlined: this runs for every message
             for resolve, may_await in steps:
                 value = resolve(ctx)
                 if may_await and hasattr(type(value), "__await__"):
                     value = await value
                 args.append(value)
             if names:
-                kwargs = dict(zip(names, await _fill(ctx, keyword_plan), strict=True))
+                kwargs = dict(zip(names, await resolve_all(ctx, keyword_plan), strict=True))
                 result = await function(store[key], *args, **kwargs)
             else:
                 result = await function(store[key], *args)
@@ -100,7 +101,9 @@ class ControllerFactory:
 
     cls: type[Controller]
     seeds: tuple[tuple[str, object], ...]
-    attributes: tuple[tuple[str, Argument], ...]
+    names: tuple[str, ...]
+    """The injected attributes, in the order of `plan`."""
+    plan: tuple[Argument, ...]
     namespace: Callable[[], str | None]
     """Gives the namespace to set on the instance, or ``None`` when it is a method."""
     timeout: Callable[[], float | None]
@@ -117,10 +120,7 @@ class ControllerFactory:
         timeout = self.timeout()
         if timeout is not None:
             controller._timeout = timeout
-        for name, argument in self.attributes:
-            value = argument.resolve(ctx)
-            if argument.may_await and is_awaitable(value):
-                value = await value
+        for name, value in zip(self.names, await resolve_all(ctx, self.plan), strict=True):
             setattr(controller, name, value)
         return controller
 

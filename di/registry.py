@@ -176,11 +176,11 @@ def _protocol_members(protocol: type) -> frozenset[str]:
 
 
 def _implements(registration: Registration, members: frozenset[str]) -> bool:
-    target = registration.sample if registration.sample is not None else registration.key
-    if not isinstance(target, type) and registration.sample is None:
+    """Tell whether what *registration* provides has every protocol member (checked on the
+    registered instance, else on the class and its annotations)."""
+    key = registration.key
+    if not isinstance(key, type):
         return False
-    annotated: set[str] = set()
-    if isinstance(registration.key, type):
-        for klass in registration.key.__mro__:
-            annotated.update(inspect.get_annotations(klass))
+    target = registration.sample if registration.sample is not None else key
+    annotated = {name for klass in key.__mro__ for name in inspect.get_annotations(klass)}
     return all(hasattr(target, name) or name in annotated for name in members)
