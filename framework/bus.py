@@ -1,0 +1,238 @@
+"""The bus format of the scale-out exchanges: versioned envelopes and channel names.
+
+Every message between nodes is one envelope, never pickle::
+
+    envelope = VERSION (1 byte, 0x01) + header + b"\\n" + body
+    header   = a compact JSON object in ASCII (so it holds no raw newline)
+    body     = the message body, raw bytes (not base64)
+
+Header keys, left out when empty, zero or false: ``k`` kind (required), ``o`` sending
+node (required), ``t`` token and ``q`` asking node (asks, replies and counts correlate on
+``(q, t)``), ``ns`` namespace, ``r`` room, ``e`` event, ``to`` target connection id,
+``xk`` excluded connection key, ``xi`` excluded connection id, ``bin`` binary body,
+``err`` error text, ``n`` a connection count, ``code``/``why`` a close code and reason,
+``ttl`` the milliseconds an ask may take. Unknown keys are ignored, so version 1 can
+grow; a new major layout gets a new version byte, and `decode` refuses what it does
+not know with `IncompatibleEnvelopeError`, which the receiver logs and skips.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import attrs
+
+from .exchange import NO_EXCLUSION, Exclusion
+from .message import Message
+
+VERSION = 1
+"""The envelope layout this module writes and reads."""
+_VERSION_BYTE = bytes((VERSION,))
+
+
+class Kind:
+    """Envelope kinds (the ``k`` header)."""
+
+    PUBLISH = "pub"
+    """A broadcast or ``to=`` send: deliver to matching local connections."""
+    ASK = "ask"
+    """A server ask: ask matching local connections, answer with REPLY or NONE."""
+    REPLY = "rep"
+    """A connection's reply to an ASK (``err`` set for an error reply)."""
+    NONE = "none"
+    """The answering node has no matching connection for an ASK."""
+    CLOSE = "close"
+    """Close every local connection with id ``to``."""
+    COUNT_REQUEST = "count?"
+    """Answer with COUNT: how many connections this node has."""
+    COUNT = "count"
+    """A node's connection count (``n``), answering COUNT_REQUEST."""
+    HELLO = "hello"
+    """A node (re)joined the bus; every node answers with BEAT."""
+    BEAT = "beat"
+    """A node is alive and has ``n`` connections."""
+    BYE = "bye"
+    """A node leaves the bus."""
+
+
+class IncompatibleEnvelopeError(ValueError):
+    """An envelope this version cannot read (another version, or not an envelope at all)."""
+
+    def __init__(self, text: str, version: int | None = None) -> None:
+        super().__init__(text)
+        self.version = version
+
+
+@attrs.frozen
+class Envelope:
+    """One message on the bus: what it is, who sent it, and the neffos message it carries."""
+
+    kind: str
+    origin: str
+    """The node that sent this envelope."""
+    message: Message = attrs.field(factory=Message)
+    exclusion: Exclusion = NO_EXCLUSION
+    token: str = ""
+    """The asking node's token; ``(asker, token)`` identifies an ask or a count."""
+    asker: str = ""
+    """The node that asked (on REPLY, NONE and COUNT)."""
+    count: int = 0
+    code: int = 0
+    reason: str = ""
+    ttl_ms: int = 0
+
+
+def encode(env: Envelope) -> bytes:
+    """Serialize *env* (see the module docstring for the exact layout)."""
+    msg = env.message
+    head: dict[str, Any] = {"k": env.kind, "o": env.origin}
+    if env.token:
+        head["t"] = env.token
+    if env.asker:
+        head["q"] = env.asker
+    if msg.namespace:
+        head["ns"] = msg.namespace
+    if msg.room:
+        head["r"] = msg.room
+    if msg.event:
+        head["e"] = msg.event
+    if msg.to:
+        head["to"] = msg.to
+    if env.exclusion.conn_key:
+        head["xk"] = env.exclusion.conn_key
+    if env.exclusion.conn_id:
+        head["xi"] = env.exclusion.conn_id
+    if msg.is_binary:
+        head["bin"] = 1
+    if msg.err is not None:
+        head["err"] = msg.err
+    if env.count:
+        head["n"] = env.count
+    if env.code:
+        head["code"] = env.code
+    if env.reason:
+        head["why"] = env.reason
+    if env.ttl_ms:
+        head["ttl"] = env.ttl_ms
+    header = json.dumps(head, separators=(",", ":")).encode()
+    return b"".join((_VERSION_BYTE, header, b"\n", msg.body))
+
+
+def _text(head: dict[str, Any], key: str) -> str:
+    value = head.get(key, "")
+    if not isinstance(value, str):
+        raise IncompatibleEnvelopeError(f"header {key!r} is not a string", VERSION)
+    return value
+
+
+def _number(head: dict[str, Any], key: str) -> int:
+    value = head.get(key, 0)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise IncompatibleEnvelopeError(f"header {key!r} is not an integer", VERSION)
+    return value
+
+
+def decode(data: bytes) -> Envelope:
+    """Parse an envelope; raise `IncompatibleEnvelopeError` when it cannot be read."""
+    if not data:
+        raise IncompatibleEnvelopeError("empty envelope")
+    if data[0] != VERSION:
+        raise IncompatibleEnvelopeError(f"envelope version {data[0]}, expected {VERSION}", data[0])
+    end = data.find(b"\n", 1)
+    if end < 0:
+        raise IncompatibleEnvelopeError("envelope header has no end", VERSION)
+    try:
+        head = json.loads(data[1:end])
+    except ValueError as exc:
+        raise IncompatibleEnvelopeError(f"envelope header is not JSON: {exc}", VERSION) from None
+    if not isinstance(head, dict):
+        raise IncompatibleEnvelopeError("envelope header is not an object", VERSION)
+    kind, origin = _text(head, "k"), _text(head, "o")
+    if not kind or not origin:
+        raise IncompatibleEnvelopeError("envelope without kind or origin", VERSION)
+    err = head.get("err")
+    if err is not None and not isinstance(err, str):
+        raise IncompatibleEnvelopeError("header 'err' is not a string", VERSION)
+    message = Message(
+        _text(head, "ns"),
+        _text(head, "e"),
+        data[end + 1 :],
+        _text(head, "r"),
+        err,
+        to=_text(head, "to"),
+        is_binary=bool(head.get("bin")),
+    )
+    exclusion = Exclusion(_text(head, "xk"), _text(head, "xi"))
+    return Envelope(
+        kind,
+        origin,
+        message,
+        exclusion if exclusion else NO_EXCLUSION,
+        _text(head, "t"),
+        _text(head, "q"),
+        _number(head, "n"),
+        _number(head, "code"),
+        _text(head, "why"),
+        _number(head, "ttl"),
+    )
+
+
+_SAFE_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def channel_token(name: str) -> str:
+    """Make *name* one safe channel token: itself when it is ``[A-Za-z0-9_-]+``, else
+    ``~`` and its UTF-8 in hex (so ``.``, ``*``, ``>``, spaces and ``""`` are safe on NATS)."""
+    if _SAFE_TOKEN.fullmatch(name):
+        return name
+    return "~" + name.encode().hex()
+
+
+_SAFE_PREFIX = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
+
+
+@attrs.frozen
+class Channels:
+    """The channel (Redis) or subject (NATS) names of one cluster, all under *prefix*.
+
+    ``<prefix>.ns.<namespace>``, ``<prefix>.room.<namespace>.<room>``,
+    ``<prefix>.id.<connection id>``, ``<prefix>.node.<node id>`` and ``<prefix>.all``;
+    each name part is a `channel_token`.
+    """
+
+    prefix: str = attrs.field(default="aioneffos")
+
+    @prefix.validator
+    def _check_prefix(self, _: object, value: str) -> None:
+        if not _SAFE_PREFIX.fullmatch(value):
+            raise ValueError(f"channel prefix must be dot-separated [A-Za-z0-9_-] words, got {value!r}")
+
+    def namespace(self, namespace: str) -> str:
+        """Give the channel of broadcasts to *namespace*."""
+        return f"{self.prefix}.ns.{channel_token(namespace)}"
+
+    def room(self, namespace: str, room: str) -> str:
+        """Give the channel of broadcasts to *room* of *namespace*."""
+        return f"{self.prefix}.room.{channel_token(namespace)}.{channel_token(room)}"
+
+    def conn(self, conn_id: str) -> str:
+        """Give the channel of messages to connections with id *conn_id*."""
+        return f"{self.prefix}.id.{channel_token(conn_id)}"
+
+    def node(self, node_id: str) -> str:
+        """Give the channel of one node (ask replies, counts, presence answers)."""
+        return f"{self.prefix}.node.{channel_token(node_id)}"
+
+    def all(self) -> str:
+        """Give the channel every node listens to (presence, counts)."""
+        return f"{self.prefix}.all"
+
+    def target(self, msg: Message) -> str:
+        """Give the channel a broadcast or ask of *msg* travels on: id, room or namespace."""
+        if msg.to:
+            return self.conn(msg.to)
+        if msg.room:
+            return self.room(msg.namespace, msg.room)
+        return self.namespace(msg.namespace)
