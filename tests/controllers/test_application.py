@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 from typing import Any
 
@@ -148,3 +149,29 @@ def test_set_injector_that_cannot_resolve_raises_and_keeps_the_previous_one() ->
     with pytest.raises(MissingDependencyError, match=r"^Greeter.greeting: nothing here$"):
         handle.set_injector(Empty("x"))
     assert sorted(handle.events) == ["OnGreet", "_OnNamespaceConnect"]
+
+
+@pytest.mark.parametrize("module", ["aioneffos.controllers", "aioneffos.di"])
+def test_public_names_are_all_exported(module: str) -> None:
+    imported = importlib.import_module(module)
+
+    assert sorted(imported.__all__) == sorted(
+        name for name in vars(imported) if not name.startswith("_") and name not in SUBMODULES[module]
+    )
+
+
+SUBMODULES = {
+    "aioneffos.controllers": {
+        "application",
+        "bodies",
+        "controller",
+        "errors",
+        "handle",
+        "handlers",
+        "injection",
+        "join",
+        "matchers",
+        "reflection",
+    },
+    "aioneffos.di": {"application", "registrations", "registry", "resolvers"},
+}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, NewType
 
 import attrs
 import pytest
@@ -185,3 +185,26 @@ def test_registered_containers_markers_are_recognised() -> None:
     registry = di_application().registry
 
     assert (registry.is_marker(Provide[Services.clock]), registry.is_marker(Services.clock)) == (True, False)
+
+
+AppConfig = NewType("AppConfig", dict)  # type: ignore[type-arg]
+
+
+class ConfiguredController(Controller):
+    namespace = "default"
+    config: AppConfig
+
+    async def OnConfig(self, msg: Message) -> str:
+        return str(self.config["greeting"])
+
+
+async def test_configuration_provider_registers_under_the_given_type(
+    serve_mvc: ServeMvc, clients: Dial
+) -> None:
+    config = providers.Configuration()
+    config.from_dict({"greeting": "hello from config"})
+    mvc_app = di_application()
+    mvc_app.register(config, provides=AppConfig)
+    mvc_app.handle_websocket(ConfiguredController)
+
+    assert await connect_and_ask(serve_mvc, clients, mvc_app, "OnConfig") == ["hello from config"] * 2

@@ -12,6 +12,7 @@ from aiohttp import web
 from aioneffos.controllers import Controller, ScopeMismatchError
 from aioneffos.di import Application, Scope
 from aioneffos.framework import Message, RemoteError
+from compat.node_client import CommandError, NodeDriver, require_node
 from tests.controllers.harness import Dial, Recorder, ServeMvc, mvc_application
 
 RECORD = Recorder()
@@ -322,3 +323,17 @@ def test_scope_errors_are_raised_at_registration(
         mvc_app.handle_websocket(controller)
 
     assert str(caught.value) == message
+
+
+async def test_failing_connection_dependency_rejects_neffos_js_connect_with_its_text(
+    serve_mvc: ServeMvc,
+) -> None:
+    require_node()
+    url = await serve_mvc(account_app())
+    async with NodeDriver.start() as driver:
+        client = await driver.dial(url + "?user=mallory", {"default": {}})
+
+        with pytest.raises(CommandError) as caught:
+            await client.connect("default")
+
+    assert (caught.value.message, caught.value.error_type) == ("mallory is not welcome", "Error")
