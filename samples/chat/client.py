@@ -1,0 +1,70 @@
+"""The chat from a terminal: ``python -m samples.chat.client --name bob [--room general] [--url ...]``.
+
+Prints the room's history and everything said after it; each line typed is said in the room.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator
+
+from aioneffos.framework import Events, Message, NSConn, dial
+from samples.chat.controller import NAMESPACE
+
+
+def show(message: dict[str, object]) -> None:
+    """Print one chat message."""
+    print(f"[{message['room']}] {message['sender']}: {message['text']}", flush=True)
+
+
+async def on_history(ns: NSConn, msg: Message) -> None:
+    for message in msg.json():
+        show(message)
+
+
+async def on_chat(ns: NSConn, msg: Message) -> None:
+    if msg.is_error:  # the server refused what we said
+        print(f"! {msg.err}", flush=True)
+    else:
+        show(msg.json())
+
+
+async def on_notice(ns: NSConn, msg: Message) -> None:
+    print(f"* {msg.text}", flush=True)
+
+
+EVENTS = Events({"OnHistory": on_history, "OnChat": on_chat, "OnNotice": on_notice})
+
+
+async def stdin_lines() -> AsyncIterator[str]:
+    """Yield the lines typed on stdin without blocking the event loop."""
+    reader = asyncio.StreamReader()
+    loop = asyncio.get_running_loop()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := await reader.readline():
+        yield line.decode().strip()
+
+
+async def main(url: str, name: str, room_name: str) -> None:
+    """Join *room_name* as *name*; say every line typed until end of input."""
+    conn = await dial(url, {NAMESPACE: EVENTS}, headers={"X-Username": name}, reconnect=1.0)
+    try:
+        chat = await conn.connect(NAMESPACE)
+        room = await chat.join_room(room_name)
+        async for text in stdin_lines():
+            if text:
+                room.emit("OnChat", json.dumps({"text": text}))
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Chat from the terminal.")
+    parser.add_argument("--url", default="ws://127.0.0.1:8080/ws", help="server URL (default: %(default)s)")
+    parser.add_argument("--name", required=True, help="your name in the chat")
+    parser.add_argument("--room", default="general", help="the room to join (default: %(default)s)")
+    args = parser.parse_args()
+    asyncio.run(main(args.url, args.name, args.room))
