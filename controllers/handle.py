@@ -85,14 +85,7 @@ class ControllerHandle:
 
     def set_event_matcher(self, matcher: EventMatcher) -> Self:
         """Choose which methods are events and their names (neffos ``SetEventMatcher``); recompiles."""
-        self._check_open()
-        previous, self._matcher = self._matcher, matcher
-        try:
-            self._events = self._compile()
-        except BaseException:
-            self._matcher = previous
-            raise
-        return self
+        return self._recompile(matcher, self._injector)
 
     def set_timeouts(self, *, ask: float | None = None) -> Self:
         """Set the default timeout of the controller's ``ask``, ``join_room``, ``leave_room`` and
@@ -109,19 +102,24 @@ class ControllerHandle:
 
     def set_injector(self, injector: Injector) -> Self:
         """Resolve dependencies with *injector* instead (neffos ``SetInjector``); recompiles."""
-        self._check_open()
-        previous, self._injector = self._injector, injector
-        try:
-            self._events = self._compile()
-        except BaseException:
-            self._injector = previous
-            raise
-        return self
+        return self._recompile(self._matcher, injector)
 
     def get_namespaces(self) -> Mapping[str, Mapping[str, Handler]]:
         """Give ``{namespace: events}`` (the `ConnHandler` protocol); freezes the handle."""
         self._frozen = True
         return {self._namespace: self._events}
+
+    def _recompile(self, matcher: EventMatcher, injector: Injector) -> Self:
+        """Compile with *matcher* and *injector*; on failure keep the previous ones."""
+        self._check_open()
+        previous = self._matcher, self._injector
+        self._matcher, self._injector = matcher, injector
+        try:
+            self._events = self._compile()
+        except BaseException:
+            self._matcher, self._injector = previous
+            raise
+        return self
 
     def _check_open(self) -> None:
         if self._frozen:

@@ -132,15 +132,20 @@ class EventContext(InjectionContext):
 
     async def close(self) -> None:
         """Run the deferred cleanups, last first; each failure is logged and the rest still run."""
-        cleanups = self.cleanups
-        while cleanups:
-            cleanup = cleanups.pop()
-            try:
-                result = cleanup()
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                logger.exception("event %r: cleanup %r failed", self.message, cleanup)
+        if self.cleanups:
+            await run_cleanups(self.cleanups, f"event {self.message!r}")
+
+
+async def run_cleanups(cleanups: list[Cleanup], owner: str) -> None:
+    """Pop and run *cleanups* (sync or async), last first; log each failure and go on."""
+    while cleanups:
+        cleanup = cleanups.pop()
+        try:
+            result = cleanup()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("%s: cleanup %r failed", owner, cleanup)
 
 
 Resolver: TypeAlias = Callable[[InjectionContext], Any]

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
-import logging
 from collections.abc import AsyncGenerator, Awaitable, Generator
 from types import AsyncGeneratorType, GeneratorType
 from typing import TYPE_CHECKING, Any, cast
@@ -29,14 +27,12 @@ from aioneffos.controllers import (
     ScopeMismatchError,
     framework_resolver,
 )
-from aioneffos.controllers.injection import Cleanup, is_awaitable
+from aioneffos.controllers.injection import Cleanup, is_awaitable, run_cleanups
 
 from .registrations import EMPTY, FactoryParameter, Kind, Registration
 
 if TYPE_CHECKING:
     from .registry import Registry
-
-logger = logging.getLogger("aioneffos")
 
 _MISSING: Any = object()
 _GENERATORS = frozenset({GeneratorType, AsyncGeneratorType})
@@ -59,14 +55,7 @@ class AppContext(InjectionContext):
 
     async def close(self) -> None:
         """Run the cleanups, last first, and forget every cached value."""
-        while self._cleanups:
-            cleanup = self._cleanups.pop()
-            try:
-                result = cleanup()
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                logger.exception("app-scope cleanup %r failed", cleanup)
+        await run_cleanups(self._cleanups, "app scope")
         self.cache.clear()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from tests.controllers.harness import clients, serve_mvc
+from tests.controllers.harness import serve_mvc
+from tests.framework.conftest import clients
 
 __all__ = ["clients", "serve_mvc"]

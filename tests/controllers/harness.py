@@ -6,14 +6,14 @@ import asyncio
 import contextlib
 import sys
 import types
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 from aiohttp import web
 
 from aioneffos.controllers import Application
-from aioneffos.framework import Conn, Message, NSConn, Server, dial, handler, setup
+from aioneffos.framework import Conn, Message, NSConn, Server, handler, setup
 from support.tools import REPO_ROOT
 
 TIMEOUT = 5.0
@@ -38,21 +38,6 @@ def serve_mvc(serve: Serve) -> ServeMvc:
         return await serve(app=mvc_app.app, path=mvc_app.router.url("/"))
 
     return start
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[Dial]:
-    """Dial our Python client (namespace ``default`` declared unless told); closed at teardown."""
-    opened: list[Conn] = []
-
-    async def open_client(url: str, namespaces: Any = None, **kwargs: Any) -> Conn:
-        conn = await dial(url, namespaces if namespaces is not None else {"default": {}}, **kwargs)
-        opened.append(conn)
-        return conn
-
-    yield open_client
-    for conn in opened:
-        await conn.close()
 
 
 class Recorder:
