@@ -7,7 +7,6 @@ names. Errors are raised here, at start-up, never at the first message.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Mapping
 from typing import Any, Self
 
@@ -27,8 +26,6 @@ from .injection import Dependency, Injector, Scope, framework_resolver, message_
 from .matchers import DEFAULT_MATCHER, EventMatcher
 from .reflection import EMPTY, SYSTEM_METHODS, ControllerSpec, EventMethod, Parameter, event_method
 
-_serials = itertools.count(1)
-
 
 class ControllerHandle:
     """A controller registered with ``handle_websocket``; every setter returns the handle.
@@ -46,7 +43,8 @@ class ControllerHandle:
         self._matcher: EventMatcher = DEFAULT_MATCHER
         self._timeout: float | None = None
         self._frozen = False
-        self._key = f"aioneffos.controller.{next(_serials)}"
+        self._key = f"aioneffos.controller:{spec.cls.__module__}.{spec.name}:{id(self):x}"
+        """Where each namespace connection keeps this controller's instance (in ``ns_conn.store``)."""
         self._events = self._compile()
 
     def __repr__(self) -> str:
