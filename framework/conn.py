@@ -271,7 +271,8 @@ class Conn:
         self._waiters[token] = pending
         try:
             self._keep_reading()
-            if not self.send_frame(frame):
+            # Urgent: an ask made while the peer's own ask is handled must not be held (D15).
+            if not self.send_frame(frame, urgent=True):
                 raise WriteClosedError()
             reply = await self.await_reply(pending, event, timeout)
         finally:
@@ -422,7 +423,14 @@ class Conn:
     # -- dispatch -------------------------------------------------------------
 
     async def _handle(self, msg: Message) -> None:
-        """Route one incoming message; every failure becomes an answer, never a crash."""
+        """Route one incoming message; every failure becomes an answer, never a crash.
+
+        While the peer's ask is handled, our other frames to it wait, so the answer is the
+        next frame it reads (D15; the Go client relies on that inside callbacks).
+        """
+        asked = bool(msg.wait)
+        if asked:
+            self._outbox.hold()
         try:
             event = msg.event
             if event in ev.WIRE_REQUESTS:
@@ -458,6 +466,9 @@ class Conn:
             logger.exception("%r: failed to handle %r", self, msg)
             if msg.wait and self._answered != msg.wait:
                 self.reply_error(msg, "internal error")
+        finally:
+            if asked:
+                self._outbox.release()
 
     async def _handle_request(self, msg: Message) -> None:
         if not msg.wait or msg.is_noop:

@@ -35,11 +35,27 @@ class FrameSink(Protocol):
 class Outbox:
     """The ordered, bounded outbound queue of one connection.
 
-    The queue exists only while the socket is backed up (a deque costs ~760 bytes, and
-    most connections never need one).
+    The queue exists only while the socket is backed up or the outbox is held (a deque
+    costs ~760 bytes, and most connections never need one).
+
+    While the peer's ask is being handled the outbox is *held*: urgent frames (the reply,
+    and our own asks) go out, everything else waits until `release`. The reply to an ask is
+    thus the next frame the peer reads, which the Go client needs when it asks from inside
+    an event callback (PROTOCOL.md 3.6, D15). Past ``limit`` held frames the hold is given
+    up rather than closing a peer that reads fine.
     """
 
-    __slots__ = ("_closed", "_idle", "_limit", "_on_overflow", "_queue", "_sink", "_task", "_urgent")
+    __slots__ = (
+        "_closed",
+        "_held",
+        "_idle",
+        "_limit",
+        "_on_overflow",
+        "_queue",
+        "_sink",
+        "_task",
+        "_urgent",
+    )
 
     def __init__(self, sink: FrameSink, limit: int, on_overflow: Callable[[], None]) -> None:
         self._sink = sink
@@ -47,6 +63,7 @@ class Outbox:
         self._on_overflow = on_overflow
         self._queue: deque[Frame] | None = None
         self._urgent = 0  # urgent frames waiting at the head of the queue
+        self._held = False
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._idle: asyncio.Event | None = None
@@ -66,24 +83,46 @@ class Outbox:
         """
         if self._closed:
             return False
+        # Invariant: a non-urgent frame may be written at once only when nothing is queued,
+        # which holds whenever no flush is running and the outbox is not held.
+        if self._task is None and (urgent or not self._held) and self._sink.write_now(frame):
+            return True
         queue = self._queue
-        if self._task is None:
-            if self._sink.write_now(frame):
-                return True
-            if queue is None:
-                queue = self._queue = deque()
-        elif queue is not None and len(queue) >= self._limit:
-            self._overflow()
-            return False
-        assert queue is not None
+        if queue is None:
+            queue = self._queue = deque()
+        elif len(queue) >= self._limit:
+            if not self._held:
+                self._overflow()
+                return False
+            # Give up the hold rather than close a peer that reads fine.
+            self.release()
+            return self.put(frame, urgent=urgent)
         if urgent:
             queue.insert(self._urgent, frame)
             self._urgent += 1
         else:
             queue.append(frame)
-        if self._task is None:
+        if self._task is None and (self._urgent or not self._held):
             self._task = asyncio.get_running_loop().create_task(self._flush())
         return True
+
+    def hold(self) -> None:
+        """Let only urgent frames out until `release` (while the peer's ask is handled)."""
+        self._held = True
+
+    def release(self) -> None:
+        """End a `hold`: write the frames it kept back, in order."""
+        self._held = False
+        queue = self._queue
+        if queue is None or self._task is not None or self._closed:
+            return
+        write_now = self._sink.write_now
+        while queue and write_now(queue[0]):
+            queue.popleft()
+        if queue:
+            self._task = asyncio.get_running_loop().create_task(self._flush())
+        else:
+            self._queue = None
 
     def _overflow(self) -> None:
         self._closed = True
@@ -93,7 +132,7 @@ class Outbox:
     async def _flush(self) -> None:
         sink = self._sink
         try:
-            while self._queue:
+            while self._queue and (self._urgent or not self._held):
                 frame = self._queue.popleft()
                 if self._urgent:
                     self._urgent -= 1
@@ -101,10 +140,12 @@ class Outbox:
         except (ConnectionError, RuntimeError) as exc:
             logger.debug("outbox stopped: %s", exc)
             self._closed = True
+            self._queue = None
         finally:
             self._task = None
-            self._queue = None
-            self._urgent = 0
+            if not self._queue:
+                self._queue = None
+                self._urgent = 0
             self._wake_drainers()
 
     def _wake_drainers(self) -> None:
@@ -114,6 +155,7 @@ class Outbox:
 
     async def drain(self) -> None:
         """Wait until every queued frame has been handed to the socket."""
+        self.release()
         while self._task is not None:
             if self._idle is None:
                 self._idle = asyncio.Event()
