@@ -146,6 +146,8 @@ class _Dialer:
                     await ns.join_room(room)
             except Exception as exc:
                 logger.warning("could not restore namespace %r after reconnecting: %s", name, exc)
+                if conn.namespace(name) is not ns:
+                    await ns.run_cleanups()
 
 
 async def dial(

@@ -552,11 +552,11 @@ class Conn:
             self.send_ack()
         ns = NSConn(self, namespace, table)
         local = Message(namespace, ev.ON_NAMESPACE_CONNECT, is_local=True)
-        await ns.fire(ev.ON_NAMESPACE_CONNECT, local)
         try:
+            await ns.fire(ev.ON_NAMESPACE_CONNECT, local)
             await self.ask(local, timeout)
         except BaseException:
-            await ns.run_cleanups()
+            await ns.run_cleanups()  # what the hook deferred before the refusal still ends
             raise
         self.register(ns)
         await ns.fire_quietly(ev.ON_NAMESPACE_CONNECTED, local.evolve(event=ev.ON_NAMESPACE_CONNECTED))

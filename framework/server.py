@@ -371,7 +371,7 @@ class Server:
         pending = _Pending(asyncio.get_running_loop().create_future(), remaining=len(targets))
         for ns_conn in targets:
             ns_conn.conn.expect_reply(token, pending)
-            if not ns_conn.conn.send_frame(frame):
+            if not ns_conn.conn.send_frame(frame, urgent=True):
                 pending.connection_lost()
         try:
             reply = await targets[0].conn.await_reply(pending, msg.event, timeout)

@@ -399,6 +399,20 @@ async def test_defer_runs_cleanups_last_first_on_disconnect(serve: Serve, client
     assert order == ["second", "first"]
 
 
+async def test_defer_runs_when_our_own_connect_hook_refuses(serve: Serve, clients: Dial) -> None:
+    cleaned = Inbox()
+
+    def refuse(ns: NSConn, msg: Message) -> None:
+        ns.defer(lambda: cleaned.put(ns.namespace))
+        raise PermissionError("not now")
+
+    conn = await clients(await serve(Server({"default": {}})), {"default": {"_OnNamespaceConnect": refuse}})
+    with pytest.raises(PermissionError, match="not now"):
+        await conn.connect("default")
+    assert await cleaned.get() == "default"
+    assert conn.namespace("default") is None
+
+
 async def test_close_fires_forced_namespace_disconnect_on_server(serve: Serve, clients: Dial) -> None:
     gone = Inbox()
     server = Server(
