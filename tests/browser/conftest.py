@@ -69,3 +69,11 @@ def artifact(name: str) -> Path:
     """Give the path of test artifact *name*, creating the folder."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS / name
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of this folder ``browser`` (select them with ``-m browser``)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.browser)

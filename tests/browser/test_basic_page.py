@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from playwright.async_api import expect
 
 from support.sample_process import StartSample
-
-pytestmark = pytest.mark.browser
 
 
 async def test_basic_page_shows_the_reply_and_the_error_text(start_sample: StartSample, open_page) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -18,3 +19,11 @@ async def driver() -> AsyncIterator[NodeDriver]:
     require_node()
     async with NodeDriver.start() as drv:
         yield drv
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests of this folder that drive neffos.js ``compat`` (select them with ``-m compat``)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents and "driver" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.compat)
