@@ -1,0 +1,134 @@
+"""`NATSExchange`: scale-out over NATS core pub/sub (nats-py; ``pip install aioneffos[nats]``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .bus_session import Link
+from .exchange_bus import BusExchange
+
+logger = logging.getLogger("aioneffos.exchange")
+
+
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None and parts.username is None:
+        return url
+    host = parts.hostname or ""
+    netloc = "***@" + host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class NATSLink:
+    """One NATS connection of one node, publishing and subscribed, with "no echo"."""
+
+    def __init__(self, url: str, name: str, connect_timeout: float, ping_interval: float) -> None:
+        self._url = url
+        self._name = name
+        self._connect_timeout = connect_timeout
+        self._ping_interval = ping_interval
+        self._nc: Any = None
+        self._subs: dict[str, Any] = {}
+        self._on_envelope: Callable[[bytes], None] | None = None
+        self._lost: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
+
+    def _broke(self, reason: BaseException) -> None:
+        if not self._lost.done():
+            self._lost.set_result(reason)
+
+    async def open(self, channels: Collection[str], on_envelope: Callable[[bytes], None]) -> None:
+        """Connect (nats-py's own reconnect off: `BusExchange` reconnects), then subscribe *channels*."""
+        import nats
+
+        async def on_error(exc: Exception) -> None:
+            # Fatal errors also close the connection (then on_disconnected runs); a slow
+            # consumer or a permissions error does not, so only log them.
+            logger.warning("nats %s: %r", self._name, exc)
+
+        async def on_disconnected() -> None:
+            self._broke(ConnectionError("nats connection closed"))
+
+        self._on_envelope = on_envelope
+        self._nc = await nats.connect(
+            self._url,
+            name=self._name,
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+            connect_timeout=self._connect_timeout,
+            no_echo=True,
+            ping_interval=self._ping_interval,
+            max_outstanding_pings=2,
+            error_cb=on_error,
+            disconnected_cb=on_disconnected,
+            closed_cb=on_disconnected,
+        )
+        await self.subscribe(channels)
+
+    async def _deliver(self, msg: Any) -> None:
+        assert self._on_envelope is not None
+        self._on_envelope(msg.data)
+
+    async def subscribe(self, channels: Collection[str]) -> None:
+        """Subscribe to *channels* (``flush``/`sync` confirms them)."""
+        for channel in channels:
+            if channel not in self._subs:
+                # No pending limit by count; 64 MiB of bytes per subject before NATS calls it slow.
+                self._subs[channel] = await self._nc.subscribe(
+                    channel, cb=self._deliver, pending_msgs_limit=0, pending_bytes_limit=64 << 20
+                )
+
+    async def unsubscribe(self, channels: Collection[str]) -> None:
+        """Unsubscribe from *channels*."""
+        for channel in channels:
+            sub = self._subs.pop(channel, None)
+            if sub is not None:
+                await sub.unsubscribe()
+
+    async def sync(self) -> None:
+        """PING/PONG through the server: every earlier SUB and UNSUB has been processed."""
+        await self._nc.flush(timeout=self._connect_timeout)
+
+    async def publish(self, batch: Sequence[tuple[str, bytes]]) -> Sequence[int | None]:
+        """Publish every message; NATS does not tell how many subscribers got it."""
+        publish = self._nc.publish
+        for channel, data in batch:
+            await publish(channel, data)
+        return [None] * len(batch)
+
+    async def lost(self) -> BaseException:
+        """Wait until the connection breaks."""
+        return await asyncio.shield(self._lost)
+
+    async def close(self) -> None:
+        """Close the connection; a dead server is not waited for."""
+        if self._nc is not None and not self._nc.is_closed:
+            try:
+                async with asyncio.timeout(1.0):
+                    await self._nc.close()
+            except Exception:  # the server is gone already; nothing left to release
+                pass
+        self._broke(ConnectionError("closed"))
+
+
+class NATSExchange(BusExchange):
+    """Scale-out through NATS: ``Server(..., exchange=NATSExchange("nats://host:4222"))``.
+
+    Each node opens one NATS connection, whatever its number of websocket clients.
+    Keyword arguments are those of `BusExchange` (``prefix``, ``reconnect_max``, ...).
+    """
+
+    def __init__(self, url: str = "nats://127.0.0.1:4222", **options: Any) -> None:
+        self.url = url
+        super().__init__(**options)
+
+    def make_link(self) -> Link:
+        """Make an unopened `NATSLink`."""
+        return NATSLink(self.url, f"aioneffos:{self._node}", self.connect_timeout, self.beat_interval)
+
+    def describe(self) -> str:
+        """Give the NATS URL without credentials."""
+        return _redacted(self.url)

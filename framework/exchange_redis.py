@@ -1,0 +1,166 @@
+"""`RedisExchange`: scale-out over Redis pub/sub (redis-py asyncio; ``pip install aioneffos[redis]``)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .bus_session import Link
+from .exchange_bus import BusExchange
+
+_CHUNK = 1000
+"""Channels per SUBSCRIBE/UNSUBSCRIBE command (a reconnecting node may have many)."""
+
+
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _chunks(channels: Collection[str]) -> list[list[str]]:
+    items = sorted(channels)
+    return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+
+
+class RedisLink:
+    """Two Redis connections of one node: one publishes (pipelined), one is subscribed."""
+
+    def __init__(self, url: str, name: str, connect_timeout: float) -> None:
+        self._url = url
+        self._name = name
+        self._connect_timeout = connect_timeout
+        self._pub: Any = None
+        self._sub: Any = None
+        self._pubsub: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._lost: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
+        self._pongs: dict[bytes, asyncio.Future[None]] = {}
+        self._tokens = itertools.count(1)
+
+    def _client(self, role: str) -> Any:
+        import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        # One connection per role, no hidden retries: BusExchange reconnects on its own.
+        pool = aioredis.ConnectionPool.from_url(
+            self._url,
+            max_connections=1,
+            retry=Retry(NoBackoff(), 0),
+            socket_connect_timeout=self._connect_timeout,
+            client_name=f"{self._name}:{role}",
+        )
+        return aioredis.Redis(connection_pool=pool)
+
+    async def open(self, channels: Collection[str], on_envelope: Callable[[bytes], None]) -> None:
+        """Connect both connections, subscribe *channels* and start reading."""
+        self._pub = self._client("pub")
+        await self._pub.ping()
+        self._sub = self._client("sub")
+        self._pubsub = self._sub.pubsub()
+        for chunk in _chunks(channels):
+            await self._pubsub.subscribe(*chunk)
+        self._reader = asyncio.get_running_loop().create_task(self._read(on_envelope))
+
+    async def _read(self, on_envelope: Callable[[bytes], None]) -> None:
+        pubsub = self._pubsub
+        try:
+            while True:
+                msg = await pubsub.get_message(timeout=None)
+                if msg is None:
+                    continue
+                kind = msg["type"]
+                if kind == "message":
+                    on_envelope(msg["data"])
+                elif kind == "pong":
+                    waiter = self._pongs.pop(msg["data"], None)
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(None)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            if not self._lost.done():
+                self._lost.set_result(exc)
+
+    async def subscribe(self, channels: Collection[str]) -> None:
+        """Subscribe to *channels*."""
+        for chunk in _chunks(channels):
+            await self._pubsub.subscribe(*chunk)
+
+    async def unsubscribe(self, channels: Collection[str]) -> None:
+        """Unsubscribe from *channels* (never from all: an empty call would do that)."""
+        for chunk in _chunks(channels):
+            if chunk:
+                await self._pubsub.unsubscribe(*chunk)
+
+    async def sync(self) -> None:
+        """PING on the subscribed connection; Redis answers in order, so earlier commands are done."""
+        token = f"aioneffos-sync-{next(self._tokens)}".encode()
+        waiter = asyncio.get_running_loop().create_future()
+        self._pongs[token] = waiter
+        try:
+            await self._pubsub.ping(token)
+            await asyncio.wait([waiter, self._lost], return_when=asyncio.FIRST_COMPLETED)
+            if not waiter.done():
+                raise ConnectionError("redis link lost while waiting for PONG")
+        finally:
+            self._pongs.pop(token, None)
+
+    async def publish(self, batch: Sequence[tuple[str, bytes]]) -> Sequence[int | None]:
+        """PUBLISH every message in one pipeline; Redis tells how many subscribers got each."""
+        pipe = self._pub.pipeline(transaction=False)
+        for channel, data in batch:
+            pipe.publish(channel, data)
+        counts: list[int] = await pipe.execute()
+        return counts
+
+    async def lost(self) -> BaseException:
+        """Wait until the subscribed connection breaks."""
+        return await asyncio.shield(self._lost)
+
+    async def close(self) -> None:
+        """Close both connections without waiting for a dead server."""
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        for closing in (self._pubsub, self._sub, self._pub):
+            if closing is None:
+                continue
+            try:
+                async with asyncio.timeout(1.0):
+                    await closing.aclose()
+                    pool = getattr(closing, "connection_pool", None)
+                    if pool is not None:
+                        await pool.disconnect()
+            except Exception:  # the server is gone already; nothing left to release
+                pass
+        if not self._lost.done():
+            self._lost.set_result(ConnectionError("closed"))
+
+
+class RedisExchange(BusExchange):
+    """Scale-out through Redis pub/sub: ``Server(..., exchange=RedisExchange("redis://host:6379/0"))``.
+
+    Each node opens two Redis connections (publishing, and the subscribed one redis-py
+    needs for pub/sub), whatever its number of websocket clients. Keyword arguments are
+    those of `BusExchange` (``prefix``, ``reconnect_max``, ...).
+    """
+
+    def __init__(self, url: str = "redis://127.0.0.1:6379/0", **options: Any) -> None:
+        self.url = url
+        super().__init__(**options)
+
+    def make_link(self) -> Link:
+        """Make an unopened `RedisLink`."""
+        return RedisLink(self.url, f"aioneffos:{self._node}", self.connect_timeout)
+
+    def describe(self) -> str:
+        """Give the Redis URL without its password."""
+        return _redacted(self.url)

@@ -1,0 +1,331 @@
+"""`RedisExchange` and `NATSExchange` in one process: two `Server` nodes on one real broker.
+
+Faster and more exact than the multi-process suite: exclusion by connection and by id,
+``to=`` with duplicate ids, room subscriptions seen by the broker itself, typed errors of
+cross-node asks, the cluster count, bad bus messages and broker loss and return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import attrs
+import pytest
+from aiohttp import web
+
+from aioneffos.framework import (
+    AskTimeoutError,
+    Conn,
+    Message,
+    NoRecipientError,
+    NSConn,
+    RemoteError,
+    Server,
+    bus,
+    dial,
+)
+from aioneffos.framework.bus import Envelope, Kind
+from aioneffos.framework.exchange_bus import BusExchange
+from aioneffos.framework.exchange_nats import NATSExchange
+from aioneffos.framework.exchange_redis import RedisExchange
+from tests.scale_out.processes import WAIT_TIMEOUT, Broker
+
+pytestmark = pytest.mark.broker
+
+Serve = Callable[..., Awaitable[str]]
+
+
+@attrs.define(eq=False)
+class InNode:
+    """One in-process node: its server, exchange, URL and the health changes it saw."""
+
+    server: Server
+    exchange: BusExchange
+    url: str
+    health: asyncio.Queue[bool] = attrs.Factory(asyncio.Queue)
+
+
+class Client:
+    """A dialled client that records every event of namespace ``chat`` by name."""
+
+    def __init__(self, conn: Conn, ns: NSConn, inbox: defaultdict[str, asyncio.Queue[Message]]) -> None:
+        self.conn, self.ns, self.inbox = conn, ns, inbox
+
+    async def next(self, event: str) -> Message:
+        async with asyncio.timeout(WAIT_TIMEOUT):
+            return await self.inbox[event].get()
+
+    def pending(self, event: str) -> int:
+        return self.inbox[event].qsize()
+
+
+def make_exchange(broker: Broker) -> BusExchange:
+    options: dict[str, Any] = {"reconnect_delay": 0.05, "reconnect_max": 0.3, "beat_interval": 1.0}
+    if broker.kind == "redis":
+        return RedisExchange(broker.url, **options)
+    return NATSExchange(broker.url, **options)
+
+
+def user_id(request: web.Request) -> str:
+    return request.headers["X-User"]
+
+
+async def answer(ns: NSConn, msg: Message) -> str:
+    return f"answer from {ns.conn.id}"
+
+
+def refuse(ns: NSConn, msg: Message) -> None:
+    raise PermissionError("not now")
+
+
+@pytest.fixture
+async def nodes(broker: Broker, serve: Serve) -> list[InNode]:
+    """Two nodes on the broker, served on free ports, each knowing the other."""
+    made: list[InNode] = []
+    for _ in range(2):
+        exchange = make_exchange(broker)
+        server = Server({"chat": {}}, exchange=exchange, id_generator=user_id)
+        node = InNode(server, exchange, "")
+        exchange.add_health_listener(node.health.put_nowait)
+        node.url = await serve(server)
+        made.append(node)
+    assert [node.health.get_nowait() for node in made] == [True, True]
+    for node in made:
+        assert await node.exchange.wait_peers(1, WAIT_TIMEOUT)
+    return made
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Callable[..., Awaitable[Client]]]:
+    """Dial a node as user *user*, connect to ``chat`` and wait until the node is subscribed."""
+    opened: list[Conn] = []
+
+    async def open_client(node: InNode, user: str, **events: Any) -> Client:
+        inbox: defaultdict[str, asyncio.Queue[Message]] = defaultdict(asyncio.Queue)
+
+        def record(_: NSConn, msg: Message) -> None:
+            inbox[msg.event].put_nowait(msg)
+
+        handlers = {"news": record, **events}
+        conn = await dial(node.url, {"chat": handlers}, headers={"X-User": user})
+        opened.append(conn)
+        ns = await conn.connect("chat")
+        assert await node.exchange.synced(WAIT_TIMEOUT)
+        return Client(conn, ns, inbox)
+
+    yield open_client
+    await asyncio.gather(*(conn.close() for conn in opened), return_exceptions=True)
+
+
+async def test_broadcast_excluding_a_connection_skips_only_it_across_nodes(
+    nodes: list[InNode], connect: Callable[..., Awaitable[Client]]
+) -> None:
+    a, b = nodes
+    a1, b1, b2 = await connect(a, "u1"), await connect(b, "u1"), await connect(b, "u2")
+    sender = next(iter(a.server.connections))
+
+    a.server.broadcast(Message("chat", "news", b"x"), exclude=sender)
+
+    assert [(await b1.next("news")).body, (await b2.next("news")).body] == [b"x", b"x"]
+    assert a1.pending("news") == 0
+
+
+async def test_broadcast_excluding_an_id_skips_that_id_on_every_node(
+    nodes: list[InNode], connect: Callable[..., Awaitable[Client]]
+) -> None:
+    a, b = nodes
+    a1, b1, b2 = await connect(a, "u1"), await connect(b, "u1"), await connect(b, "u2")
+
+    a.server.broadcast(Message("chat", "news", b"1"), exclude="u1")
+    a.server.broadcast(Message("chat", "news", b"2"))
+
+    assert [(await b2.next("news")).body, (await b2.next("news")).body] == [b"1", b"2"]
+    assert [(await a1.next("news")).body, (await b1.next("news")).body] == [b"2", b"2"]
+
+
+async def test_send_to_an_id_reaches_every_connection_with_it_on_every_node(
+    nodes: list[InNode], connect: Callable[..., Awaitable[Client]]
+) -> None:
+    a, b = nodes
+    a1, b1, b2 = await connect(a, "u1"), await connect(b, "u1"), await connect(b, "u2")
+
+    b.server.broadcast(Message("chat", "news", b"for u1", to="u1"))
+    b.server.broadcast(Message("chat", "news", b"for all"))
+
+    assert [(await a1.next("news")).body, (await b1.next("news")).body] == [b"for u1", b"for u1"]
+    assert (await b2.next("news")).body == b"for all"
+
+
+async def test_room_is_subscribed_only_by_nodes_with_members(
+    nodes: list[InNode], connect: Callable[..., Awaitable[Client]], broker: Broker
+) -> None:
+    a, b = nodes
+    a1 = await connect(a, "u1")
+    await connect(b, "u2")
+    channel = a.exchange.channels.room("chat", "lobby")
+
+    await a1.ns.join_room("lobby")
+    assert await a.exchange.synced(WAIT_TIMEOUT)
+    joined = await subscribers(broker, channel)
+    await a1.ns.leave_room("lobby")
+    assert await a.exchange.synced(WAIT_TIMEOUT)
+    left = await subscribers(broker, channel)
+
+    assert (joined, left) == (1, 0)
+
+
+async def test_ask_is_answered_by_a_connection_on_the_other_node(
+    nodes: list[InNode], connect: Callable[..., Awaitable[Client]]
+) -> None:
+    a, b = nodes
+    await connect(b, "u2", poke=answer)
+
+    reply = await a.server.ask(Message("chat", "poke", b"?", to="u2"), timeout=WAIT_TIMEOUT)
+
+    assert (reply.namespace, reply.event, reply.body) == ("chat", "poke", b"answer from u2")
+
+
+async def test_ask_raises_the_remote_error_reply_typed(
+    nodes: list[InNode], connect: Callable[..., Awaitable[Client]]
+) -> None:
+    a, b = nodes
+    await connect(b, "u2", poke=refuse)
+
+    with pytest.raises(RemoteError) as caught:
+        await a.server.ask(Message("chat", "poke", to="u2"), timeout=WAIT_TIMEOUT)
+
+    assert caught.value.text == "not now"
+
+
+async def test_ask_without_any_recipient_fails_per_broker(
+    nodes: list[InNode], connect: Callable[..., Awaitable[Client]], broker: Broker
+) -> None:
+    a, b = nodes
+    await connect(b, "u2", poke=answer)
+
+    if broker.kind == "redis":  # Redis tells how many nodes got the ask: all said "none"
+        with pytest.raises(NoRecipientError):
+            await a.server.ask(Message("chat", "poke", to="ghost"), timeout=WAIT_TIMEOUT)
+    else:  # NATS does not count receivers: only the timeout can end the wait
+        with pytest.raises(AskTimeoutError):
+            await a.server.ask(Message("chat", "poke", to="ghost"), timeout=0.5)
+
+
+async def test_close_connection_closes_that_id_on_every_node(
+    nodes: list[InNode], connect: Callable[..., Awaitable[Client]]
+) -> None:
+    a, b = nodes
+    a1, b1, b2 = await connect(a, "u1"), await connect(b, "u1"), await connect(b, "u2")
+
+    a.server.close_connection("u1", code=4000, reason="bye")
+
+    await asyncio.wait_for(asyncio.gather(a1.conn.wait_closed(), b1.conn.wait_closed()), WAIT_TIMEOUT)
+    assert (a1.conn.is_closed, b1.conn.is_closed, b2.conn.is_closed) == (True, True, False)
+
+
+async def test_cluster_total_connections_counts_both_nodes(
+    nodes: list[InNode], connect: Callable[..., Awaitable[Client]]
+) -> None:
+    a, b = nodes
+    await connect(a, "u1")
+    for user in ("u2", "u3", "u4"):
+        await connect(b, user)
+
+    counts = [await a.server.cluster_total_connections(), await b.server.cluster_total_connections()]
+
+    assert counts == [4, 4]
+
+
+async def test_bus_message_of_another_version_is_logged_once_and_skipped(
+    nodes: list[InNode],
+    connect: Callable[..., Awaitable[Client]],
+    broker: Broker,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _, b = nodes
+    b2 = await connect(b, "u2")
+    channel = b.exchange.channels.namespace("chat")
+    caplog.set_level(logging.WARNING, "aioneffos.exchange")
+
+    valid = bus.encode(Envelope(Kind.PUBLISH, "other-node", Message("chat", "news", b"still fine")))
+    bad = [b'\x07{"k":"pub"}\nfrom the future', b"\x07again", b"\x01not json\n"]
+
+    await publish_raw(broker, channel, [*bad, valid])
+
+    assert (await b2.next("news")).body == b"still fine"
+    assert b2.pending("news") == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        "skipped a bus message: envelope version 7, expected 1",
+        "skipped a bus message: envelope header is not JSON: Expecting value: line 1 column 1 (char 0)",
+    ]
+
+
+async def test_broker_loss_keeps_local_delivery_and_restart_restores_the_cluster(
+    nodes: list[InNode], connect: Callable[..., Awaitable[Client]], broker: Broker
+) -> None:
+    a, b = nodes
+    a1, a2, b1 = await connect(a, "u1"), await connect(a, "u2"), await connect(b, "u3")
+
+    await broker.kill()
+    assert [await wait(node.health.get()) for node in nodes] == [False, False]
+    assert (a.exchange.healthy, b.exchange.healthy) == (False, False)
+    a.server.broadcast(Message("chat", "news", b"local only"))
+    assert [(await a1.next("news")).body, (await a2.next("news")).body] == [b"local only"] * 2
+    assert a.exchange.dropped >= 1
+
+    await broker.start()
+    assert [await wait(node.health.get()) for node in nodes] == [True, True]
+    a.server.broadcast(Message("chat", "news", b"back"))
+
+    assert (await b1.next("news")).body == b"back"
+    assert b1.pending("news") == 0
+
+
+async def wait(awaitable: Awaitable[Any]) -> Any:
+    async with asyncio.timeout(WAIT_TIMEOUT):
+        return await awaitable
+
+
+async def subscribers(broker: Broker, channel: str) -> int:
+    """Ask the broker itself how many connections subscribe to *channel*."""
+    if broker.kind == "redis":
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(broker.url)
+        try:
+            [(_, count)] = await client.pubsub_numsub(channel)
+        finally:
+            await client.aclose()
+        return int(count)
+    connz = f"http://127.0.0.1:{broker.monitor_port}/connz?subs=1"
+    async with aiohttp.ClientSession() as session, session.get(connz) as resp:
+        conns = (await resp.json())["connections"]
+    return sum(channel in conn.get("subscriptions_list", []) for conn in conns)
+
+
+async def publish_raw(broker: Broker, channel: str, payloads: list[bytes]) -> None:
+    """Publish raw bytes on *channel*, as a foreign or newer node would."""
+    if broker.kind == "redis":
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(broker.url)
+        try:
+            for payload in payloads:
+                await client.publish(channel, payload)
+        finally:
+            await client.aclose()
+        return
+    import nats
+
+    nc = await nats.connect(broker.url)
+    try:
+        for payload in payloads:
+            await nc.publish(channel, payload)
+        await nc.flush()
+    finally:
+        await nc.close()
