@@ -432,7 +432,10 @@ class BusExchange:
         self._peers[node] = (count, time.monotonic())
         if joined:
             logger.info(
-                "node %s: node %s joined; %d nodes in the cluster", self._node, node, len(self._peers) + 1
+                "node %s: node %s joined; the cluster now has %d node(s)",
+                self._node,
+                node,
+                len(self._peers) + 1,
             )
             self._spawn(self._tell_peers_changed())
 
@@ -443,5 +446,9 @@ class BusExchange:
     def _forget_peer(self, node: str, why: str) -> None:
         if self._peers.pop(node, None) is not None:
             logger.info(
-                "node %s: node %s %s; %d nodes in the cluster", self._node, node, why, len(self._peers) + 1
+                "node %s: node %s %s; the cluster now has %d node(s)",
+                self._node,
+                node,
+                why,
+                len(self._peers) + 1,
             )

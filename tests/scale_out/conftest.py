@@ -39,7 +39,7 @@ async def start_nodes(broker: Broker) -> AsyncIterator[StartNodes]:
         await asyncio.gather(*(node.start(broker.url) for node in group))
         total = len(nodes)
         if total > 1:
-            await asyncio.gather(*(node.out.wait_for(rf"\b{total} nodes in the cluster") for node in nodes))
+            await asyncio.gather(*(node.out.wait_for(rf"cluster now has {total} node") for node in nodes))
         return group
 
     try:

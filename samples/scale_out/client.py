@@ -1,0 +1,96 @@
+"""A terminal chat client for the scale-out sample: ``python -m samples.scale_out.client ws://127.0.0.1:8081/ws``.
+
+Type text to chat with everyone; commands: ``/join room``, ``/say room text``,
+``/whisper id text``, ``/poke id``, ``/kick id``, ``/online``, ``/health``, ``/quit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from aioneffos.framework import Message, NeffosError, NSConn, dial
+
+from .app import NAMESPACE
+
+
+def _show(text: str) -> None:
+    print(text, flush=True)
+
+
+def _handlers() -> dict[str, object]:
+    def chat(_: NSConn, msg: Message) -> None:
+        data = msg.json()
+        _show(f"{data['from']}: {data['text']}")
+
+    def say(_: NSConn, msg: Message) -> None:
+        data = msg.json()
+        _show(f"[{msg.room}] {data['from']}: {data['text']}")
+
+    def whisper(_: NSConn, msg: Message) -> None:
+        data = msg.json()
+        _show(f"(whisper) {data['from']}: {data['text']}")
+
+    def system(_: NSConn, msg: Message) -> None:
+        _show(f"* broker link {msg.json()['broker']}")
+
+    def poke(ns: NSConn, _: Message) -> str:
+        return f"pong from {ns.conn.id}"
+
+    return {"chat": chat, "say": say, "whisper": whisper, "system": system, "poke": poke}
+
+
+async def _run_command(ns: NSConn, line: str) -> None:
+    command, _, rest = line.partition(" ")
+    arg, _, text = rest.partition(" ")
+    if command == "/join":
+        await ns.join_room(arg)
+        await ns.ask("hello")  # answers once the room is subscribed cluster-wide
+        _show(f"* joined {arg}")
+    elif command == "/say":
+        room = ns.room(arg)
+        _show(f"* not in room {arg}" if room is None or not room.emit("say", text) else f"[{arg}] me: {text}")
+    elif command == "/whisper":
+        ns.emit("whisper", {"to": arg, "text": text})
+    elif command == "/poke":
+        _show(f"* {arg} answered: {(await ns.ask('poke', arg)).text}")
+    elif command == "/kick":
+        await ns.ask("kick", arg)
+    elif command in ("/online", "/health"):
+        _show(f"* {command[1:]}: {(await ns.ask(command[1:])).text}")
+    else:
+        _show(f"* unknown command {command}")
+
+
+async def main(url: str) -> None:
+    """Chat on *url* until ``/quit`` or end of input."""
+    conn = await dial(url, {NAMESPACE: _handlers()}, reconnect=1.0)
+    ns = await conn.connect(NAMESPACE)
+    me = (await ns.ask("hello")).json()
+    _show(f"* you are {me['id']} on node {me['node'][:8]} (type /quit to leave)")
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            raw = await loop.run_in_executor(None, sys.stdin.readline)
+            line = raw.strip()
+            if not raw or line == "/quit":
+                break
+            if not line:
+                continue
+            try:
+                if line.startswith("/"):
+                    await _run_command(ns, line)
+                else:
+                    ns.emit("chat", line)
+                    _show(f"me: {line}")
+            except NeffosError as exc:
+                _show(f"! {exc}")
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url", nargs="?", default="ws://127.0.0.1:8080/ws")
+    asyncio.run(main(parser.parse_args().url))
