@@ -318,8 +318,9 @@ class BusSession:
         while True:
             await asyncio.sleep(self.tick)
             self.on_tick()
-            async with asyncio.timeout(self.tick):
-                await link.sync()  # keepalive: a link that cannot answer in time is broken
+            # Keepalive: a link that cannot answer a ping in time is broken (half-open TCP).
+            async with asyncio.timeout(self.tick + self.connect_timeout):
+                await link.sync()
 
     def _drop_outbox(self) -> None:
         self.dropped += len(self._outbox)

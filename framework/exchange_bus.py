@@ -163,7 +163,7 @@ class BusExchange:
         self._counts: dict[str, _CountGather] = {}
         self._peers: dict[str, tuple[int, float]] = {}
         self._peers_changed = asyncio.Condition()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._warned_versions: set[int | None] = set()
 
     # -- what subclasses provide ------------------------------------------------
@@ -269,9 +269,9 @@ class BusExchange:
     async def ask(self, msg: Message, exclusion: Exclusion, timeout: float) -> Message:
         """Ask the matching connections of every node; give the first reply.
 
-        Raise `NoRecipientError` when no node has a matching connection and the broker
-        tells how many nodes received the ask (Redis; NATS only when nobody listens at
-        all), else `AskTimeoutError` after *timeout*.
+        Raise the typed error of an error reply, `NoRecipientError` as soon as every node
+        that got the ask has no matching connection (when the broker tells how many got
+        it: Redis, not NATS), else `AskTimeoutError` after *timeout*.
         """
         loop = asyncio.get_running_loop()
         token = str(next(self._tokens))
@@ -279,6 +279,10 @@ class BusExchange:
         self._asks[token] = gather
         local = loop.create_task(self._local().ask_local(msg, exclusion, timeout))
         local.add_done_callback(gather.local_done)
+        # The local ask runs on to its own end even when another node answers first, so a
+        # late local reply is still matched (not dispatched to a handler as a new message).
+        self._tasks.add(local)
+        local.add_done_callback(self._tasks.discard)
         try:
             env = Envelope(
                 Kind.ASK, self._node, msg.evolve(wait=""), exclusion, token, ttl_ms=int(timeout * 1000)
@@ -292,7 +296,6 @@ class BusExchange:
             raise AskTimeoutError(f"no reply to {msg.event!r} from the cluster within {timeout:g}s") from None
         finally:
             del self._asks[token]
-            local.cancel()
 
     def close_connection(self, conn_id: str, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         """Close every connection with id *conn_id*, here at once and on the other nodes."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -12,6 +13,9 @@ from .bus_session import Link
 from .exchange_bus import BusExchange
 
 logger = logging.getLogger("aioneffos.exchange")
+
+ERROR_LOG_INTERVAL = 10.0
+"""Seconds between two warnings about non-fatal NATS errors (a slow consumer repeats per message)."""
 
 
 def _redacted(url: str) -> str:
@@ -35,6 +39,8 @@ class NATSLink:
         self._subs: dict[str, Any] = {}
         self._on_envelope: Callable[[bytes], None] | None = None
         self._lost: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
+        self._errors = 0
+        self._error_logged = -ERROR_LOG_INTERVAL
 
     def _broke(self, reason: BaseException) -> None:
         if not self._lost.done():
@@ -46,8 +52,12 @@ class NATSLink:
 
         async def on_error(exc: Exception) -> None:
             # Fatal errors also close the connection (then on_disconnected runs); a slow
-            # consumer or a permissions error does not, so only log them.
-            logger.warning("nats %s: %r", self._name, exc)
+            # consumer or a permissions error does not, so only log them, once in a while.
+            self._errors += 1
+            now = time.monotonic()
+            if now - self._error_logged >= ERROR_LOG_INTERVAL:
+                logger.warning("nats %s: %r (%d errors so far)", self._name, exc, self._errors)
+                self._error_logged = now
 
         async def on_disconnected() -> None:
             self._broke(ConnectionError("nats connection closed"))

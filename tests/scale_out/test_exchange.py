@@ -83,18 +83,21 @@ def refuse(ns: NSConn, msg: Message) -> None:
     raise PermissionError("not now")
 
 
+async def start_node(broker: Broker, serve: Serve, events: dict[str, Any] | None = None) -> InNode:
+    """Serve a node of namespace ``chat`` (with *events*) on the broker; ids come from ``X-User``."""
+    exchange = make_exchange(broker)
+    server = Server({"chat": events or {}}, exchange=exchange, id_generator=user_id)
+    node = InNode(server, exchange, "")
+    exchange.add_health_listener(node.health.put_nowait)
+    node.url = await serve(server)
+    assert node.health.get_nowait() is True
+    return node
+
+
 @pytest.fixture
 async def nodes(broker: Broker, serve: Serve) -> list[InNode]:
     """Two nodes on the broker, served on free ports, each knowing the other."""
-    made: list[InNode] = []
-    for _ in range(2):
-        exchange = make_exchange(broker)
-        server = Server({"chat": {}}, exchange=exchange, id_generator=user_id)
-        node = InNode(server, exchange, "")
-        exchange.add_health_listener(node.health.put_nowait)
-        node.url = await serve(server)
-        made.append(node)
-    assert [node.health.get_nowait() for node in made] == [True, True]
+    made = [await start_node(broker, serve), await start_node(broker, serve)]
     for node in made:
         assert await node.exchange.wait_peers(1, WAIT_TIMEOUT)
     return made
@@ -214,6 +217,31 @@ async def test_ask_without_any_recipient_fails_per_broker(
     else:  # NATS does not count receivers: only the timeout can end the wait
         with pytest.raises(AskTimeoutError):
             await a.server.ask(Message("chat", "poke", to="ghost"), timeout=0.5)
+
+
+async def test_late_local_reply_after_a_remote_answer_is_not_dispatched_as_a_message(
+    broker: Broker, serve: Serve, connect: Callable[..., Awaitable[Client]]
+) -> None:
+    dispatched: list[Message] = []
+    marker = asyncio.Event()
+    release = asyncio.Event()
+    events = {"poke": lambda ns, msg: dispatched.append(msg), "marker": lambda ns, msg: marker.set()}
+    a, b = await start_node(broker, serve, events), await start_node(broker, serve)
+    assert await a.exchange.wait_peers(1, WAIT_TIMEOUT)
+
+    async def slow(ns: NSConn, msg: Message) -> None:
+        await release.wait()
+        ns.conn.reply(msg, b"late")
+        ns.emit("marker")  # handled by the server after the late reply
+
+    await connect(a, "local", poke=slow)
+    await connect(b, "remote", poke=answer)
+
+    reply = await a.server.ask(Message("chat", "poke", b"?"), timeout=WAIT_TIMEOUT)
+    release.set()
+    await wait(marker.wait())
+
+    assert (reply.body, dispatched) == (b"answer from remote", [])
 
 
 async def test_close_connection_closes_that_id_on_every_node(
