@@ -60,4 +60,8 @@ def run(app: web.Application, host: str, port: int, *, what: str) -> None:
     def say(_: str = "") -> None:
         print(f"{what}: open http://{host}:{port}/ (Ctrl+C to stop)", flush=True)
 
-    web.run_app(app, host=host, port=port, print=say, access_log=None)
+    try:
+        web.run_app(app, host=host, port=port, print=say, access_log=None)
+    except OSError as exc:  # most often: the port is taken
+        reason = exc.strerror or exc
+        raise SystemExit(f"cannot listen on {host}:{port}: {reason} (try another --port)") from None

@@ -137,3 +137,20 @@ async def test_basic_ctrl_c_closes_clients_with_1001_and_exits_0(
 
     assert (code, closed.data["code"], closed.data["reason"]) == (0, 1001, "server shutdown")
     assert "Traceback" not in sample.output
+
+
+async def test_basic_taken_port_is_a_one_line_error(start_sample: StartSample) -> None:
+    sample = await start_sample("basic")
+    second = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "samples.basic", "--port", str(sample.port)),
+        cwd=REPO_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(TIMEOUT):
+        out, err = await second.communicate()
+
+    assert (second.returncode, out) == (1, b"")
+    assert err.decode().startswith(f"cannot listen on 127.0.0.1:{sample.port}: ")
+    assert err.decode().endswith(" (try another --port)\n")
