@@ -120,6 +120,13 @@ def encode(env: Envelope) -> bytes:
     return b"".join((_VERSION_BYTE, header, b"\n", msg.body))
 
 
+def head_prefix(kind: str, origin: str) -> bytes:
+    """Give the first bytes of every envelope of *kind* from *origin* (`encode` writes ``k`` and
+    ``o`` first), to recognise one's own envelopes without decoding them."""
+    head = json.dumps({"k": kind, "o": origin}, separators=(",", ":"))
+    return _VERSION_BYTE + head[:-1].encode() + b","
+
+
 def _text(head: dict[str, Any], key: str) -> str:
     value = head.get(key, "")
     if not isinstance(value, str):

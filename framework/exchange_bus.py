@@ -165,6 +165,7 @@ class BusExchange:
         self._peers_changed = asyncio.Condition()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._warned_versions: set[int | None] = set()
+        self._own_publish = b"\x00"  # never a prefix before start(): version 0 does not exist
 
     # -- what subclasses provide ------------------------------------------------
 
@@ -229,6 +230,7 @@ class BusExchange:
         """Connect to the broker (waiting up to *connect_timeout*) and keep the link up."""
         self._server = server
         self._node = server.node_id
+        self._own_publish = bus.head_prefix(Kind.PUBLISH, self._node)
         self._session.name = f"node {self._node}"
         self._session.want(self.channels.node(self._node))
         self._session.want(self.channels.all())
@@ -358,6 +360,8 @@ class BusExchange:
 
     def _on_envelope(self, data: bytes) -> None:
         """Handle one message from the bus; a bad one is logged and skipped, never raised."""
+        if data.startswith(self._own_publish):
+            return  # our own broadcast back from Redis (no "no echo" there): delivered already
         try:
             env = bus.decode(data)
         except bus.IncompatibleEnvelopeError as exc:

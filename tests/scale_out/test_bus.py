@@ -16,6 +16,7 @@ from aioneffos.framework.bus import (
     channel_token,
     decode,
     encode,
+    head_prefix,
 )
 
 
@@ -77,6 +78,20 @@ def test_decode_round_trips_any_published_message(
     )
 
     assert decode(encode(env)) == env
+
+
+def test_head_prefix_starts_every_envelope_of_that_kind_and_origin() -> None:
+    mine = encode(Envelope(Kind.PUBLISH, "node1", Message("chat", "x", b"y")))
+    bare = encode(Envelope(Kind.PUBLISH, "node1"))
+    other = encode(Envelope(Kind.PUBLISH, "node12", Message("chat", "x")))
+
+    prefix = head_prefix(Kind.PUBLISH, "node1")
+
+    assert (mine.startswith(prefix), other.startswith(prefix), bare.startswith(prefix)) == (
+        True,
+        False,
+        False,
+    )
 
 
 def test_decode_ignores_header_keys_it_does_not_know() -> None:

@@ -8,6 +8,7 @@ is explicit: nodes log when they know each other, clients wait for the node's we
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -152,8 +153,8 @@ async def test_kick_closes_the_connection_on_its_node(
     assert (closed.data["code"], closed.data["reason"]) == (4000, f"kicked by {alice.id}")
 
     assert (await alice.ns.ask("kick", bob.id)).text == "kicked"
-    await bob.conn.wait_closed()
-    assert bob.conn.is_closed
+    await asyncio.wait_for(bob.conn.wait_closed(), WAIT_TIMEOUT)
+    assert bob.conn.close_code == 4000
 
 
 async def test_online_counts_the_connections_of_every_node(

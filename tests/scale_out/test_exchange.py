@@ -253,7 +253,7 @@ async def test_close_connection_closes_that_id_on_every_node(
     a.server.close_connection("u1", code=4000, reason="bye")
 
     await asyncio.wait_for(asyncio.gather(a1.conn.wait_closed(), b1.conn.wait_closed()), WAIT_TIMEOUT)
-    assert (a1.conn.is_closed, b1.conn.is_closed, b2.conn.is_closed) == (True, True, False)
+    assert (a1.conn.close_code, b1.conn.close_code, b2.conn.is_closed) == (4000, 4000, False)
 
 
 async def test_cluster_total_connections_counts_both_nodes(
