@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import AsyncIterator
 
@@ -53,4 +54,5 @@ async def main(url: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Ask the basic sample's server whether dates are workdays.")
     parser.add_argument("--url", default="ws://127.0.0.1:8080/ws", help="server URL (default: %(default)s)")
-    asyncio.run(main(parser.parse_args().url))
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C quits quietly, as Ctrl+D does
+        asyncio.run(main(parser.parse_args().url))

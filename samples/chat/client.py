@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -67,4 +68,5 @@ if __name__ == "__main__":
     parser.add_argument("--name", required=True, help="your name in the chat")
     parser.add_argument("--room", default="general", help="the room to join (default: %(default)s)")
     args = parser.parse_args()
-    asyncio.run(main(args.url, args.name, args.room))
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C quits quietly, as Ctrl+D does
+        asyncio.run(main(args.url, args.name, args.room))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 
 import aiohttp
@@ -40,4 +41,5 @@ async def main(url: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Talk to the native_messages sample with a raw websocket.")
     parser.add_argument("--url", default="ws://127.0.0.1:8080/ws", help="server URL (default: %(default)s)")
-    asyncio.run(main(parser.parse_args().url))
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C quits quietly, as Ctrl+D does
+        asyncio.run(main(parser.parse_args().url))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import signal
 
 from aioneffos.framework import Events, Message, NSConn, dial
 from samples.request_response.server import NAMESPACE
@@ -31,13 +31,20 @@ def question_events(name: str, *, answer: str = "yes", delay: float = 0.0, refus
 
 
 async def main(url: str, name: str, answer: str, delay: float, refuse: bool) -> None:
-    """Connect as *name* and answer questions until the server goes away."""
+    """Connect as *name* and answer questions until Ctrl+C (or SIGTERM) or the server goes away."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     events = question_events(name, answer=answer, delay=delay, refuse=refuse)
     conn = await dial(url, {NAMESPACE: events}, headers={"X-Username": name})
-    await conn.connect(NAMESPACE)
-    print(f"connected as {conn.id}; waiting for questions (Ctrl+C to quit)", flush=True)
     try:
-        await conn.wait_closed()
+        await conn.connect(NAMESPACE)
+        print(f"connected as {conn.id}; waiting for questions (Ctrl+C to quit)", flush=True)
+        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(conn.wait_closed())]
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in pending:
+            wait.cancel()
     finally:
         await conn.close()
 
@@ -50,5 +57,4 @@ if __name__ == "__main__":
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to think before answering")
     parser.add_argument("--refuse", action="store_true", help="answer with an error instead")
     args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main(args.url, args.name, args.answer, args.delay, args.refuse))
+    asyncio.run(main(args.url, args.name, args.answer, args.delay, args.refuse))
