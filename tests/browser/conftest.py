@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from support.sample_process import start_sample
+from support.sample_process import start_module, start_sample
 from support.tools import REPO_ROOT, require_binary
 
-__all__ = ["ARTIFACTS", "browser", "open_page", "start_sample"]
+__all__ = ["ARTIFACTS", "browser", "open_page", "start_module", "start_sample"]
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from compat.node_client import NodeDriver, require_node
-from support.sample_process import start_sample
+from support.sample_process import start_module, start_sample
 
-__all__ = ["driver", "start_sample"]
+__all__ = ["driver", "start_module", "start_sample"]
 
 
 @pytest.fixture

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import pytest
 
 from aioneffos.framework import Message, NSConn, RemoteError, dial
 from compat.node_client import RECORD, CommandError, NodeDriver
-from support.sample_process import SampleProcess, StartSample
-from support.tools import REPO_ROOT
+from support.sample_process import StartModule, StartSample
 
 NS = "/v1"
 PARSE_ERROR = "time data 'nope' does not match format '%m-%d-%Y'"
@@ -94,30 +92,17 @@ async def test_basic_neffos_js_gets_the_reply_and_the_error_text(
     assert (caught.value.message, caught.value.error_type) == (PARSE_ERROR, "Error")
 
 
-async def run_python_client(sample: SampleProcess, typed: str) -> str:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "samples.basic.client",
-        "--url",
-        sample.ws_url,
-        cwd=REPO_ROOT,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(TIMEOUT):
-        out, err = await process.communicate(typed.encode())
-    assert process.returncode == 0, err.decode()
-    return out.decode()
-
-
-async def test_basic_python_client_module_answers_typed_dates(start_sample: StartSample) -> None:
+async def test_basic_python_client_module_answers_typed_dates(
+    start_sample: StartSample, start_module: StartModule
+) -> None:
     sample = await start_sample("basic")
+    client = await start_module("samples.basic.client", "--url", sample.ws_url)
 
-    out = await run_python_client(sample, "06-24-2019\n\n06-29-2019\nnope\n")
+    async with asyncio.timeout(TIMEOUT):
+        out, err = await client.communicate(b"06-24-2019\n\n06-29-2019\nnope\n")
 
-    assert out.splitlines() == [
+    assert client.returncode == 0, err.decode()
+    assert out.decode().splitlines() == [
         "Please specify a date of format: mm-dd-yyyy",
         "it's Monday, do your job.",
         "day off",
@@ -139,15 +124,11 @@ async def test_basic_ctrl_c_closes_clients_with_1001_and_exits_0(
     assert "Traceback" not in sample.output
 
 
-async def test_basic_taken_port_is_a_one_line_error(start_sample: StartSample) -> None:
+async def test_basic_taken_port_is_a_one_line_error(
+    start_sample: StartSample, start_module: StartModule
+) -> None:
     sample = await start_sample("basic")
-    second = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "samples.basic", "--port", str(sample.port)),
-        cwd=REPO_ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    second = await start_module("samples.basic", "--port", str(sample.port))
     async with asyncio.timeout(TIMEOUT):
         out, err = await second.communicate()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,8 +11,7 @@ import pytest
 
 from aioneffos.framework import Conn, Message, NSConn, RemoteError, Room, dial
 from compat.node_client import RECORD, CommandError, NodeDriver
-from support.sample_process import StartSample
-from support.tools import REPO_ROOT
+from support.sample_process import StartModule, StartSample
 
 NS = "chat"
 TIMEOUT = 10.0
@@ -207,20 +205,17 @@ async def test_chat_connect_without_a_usable_name_is_refused(
     assert refused.value.message == "pick a name of 1 to 24 characters"
 
 
-async def test_chat_client_module_says_lines_and_prints_the_room(start_sample: StartSample, members) -> None:
+async def test_chat_client_module_says_lines_and_prints_the_room(
+    start_sample: StartSample, start_module: StartModule, members
+) -> None:
     sample = await start_sample("chat")
     bob = await members(sample.ws_url, "bob")
     room = await bob.join("general")
     said(room, "before erin came")
     for _ in range(3):  # history, own notice, own message
         await bob.next()
-    client = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "samples.chat.client", "--url", sample.ws_url, "--name", "erin"),
-        cwd=REPO_ROOT,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+    client = await start_module(
+        "samples.chat.client", "--url", sample.ws_url, "--name", "erin", merge_stderr=True
     )
     assert client.stdin is not None
     assert client.stdout is not None

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 
-from support.sample_process import StartSample
-from support.tools import REPO_ROOT
+from support.sample_process import StartModule, StartSample
 
 TIMEOUT = 10.0
 
@@ -76,21 +74,11 @@ async def test_native_messages_relays_binary_bytes_unchanged(
 
 
 async def test_native_messages_client_module_sends_lines_and_prints_frames(
-    start_sample: StartSample, session: aiohttp.ClientSession
+    start_sample: StartSample, start_module: StartModule, session: aiohttp.ClientSession
 ) -> None:
     sample = await start_sample("native_messages")
     bob, _ = await joined(session, sample.ws_url)
-    client = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "samples.native_messages.client",
-        "--url",
-        sample.ws_url,
-        cwd=REPO_ROOT,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    client = await start_module("samples.native_messages.client", "--url", sample.ws_url)
     assert client.stdin is not None
     assert client.stdout is not None
     async with asyncio.timeout(TIMEOUT):

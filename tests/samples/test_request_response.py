@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,8 +13,7 @@ import pytest
 from aioneffos.framework import Conn, dial
 from compat.node_client import RECORD, NodeDriver, reply
 from samples.request_response.client import question_events
-from support.sample_process import SampleProcess, StartSample
-from support.tools import REPO_ROOT
+from support.sample_process import SampleProcess, StartModule, StartSample
 
 NS = "default"
 TIMEOUT = 10.0
@@ -88,17 +86,11 @@ async def test_request_response_bad_poll_is_a_400(start_sample: StartSample, bod
     assert status == 400
 
 
-async def start_client(sample: SampleProcess, *args: str) -> asyncio.subprocess.Process:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "samples.request_response.client",
-        "--url",
-        sample.ws_url,
-        *args,
-        cwd=REPO_ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+async def start_client(
+    start_module: StartModule, sample: SampleProcess, *args: str
+) -> asyncio.subprocess.Process:
+    process = await start_module(
+        "samples.request_response.client", "--url", sample.ws_url, *args, merge_stderr=True
     )
     assert process.stdout is not None
     async with asyncio.timeout(TIMEOUT):
@@ -119,9 +111,11 @@ async def stop_client(process: asyncio.subprocess.Process) -> int:
         return await process.wait()
 
 
-async def test_request_response_client_module_answers_the_poll(start_sample: StartSample) -> None:
+async def test_request_response_client_module_answers_the_poll(
+    start_sample: StartSample, start_module: StartModule
+) -> None:
     sample = await start_sample("request_response")
-    client = await start_client(sample, "--name", "frank", "--answer", "no")
+    client = await start_client(start_module, sample, "--name", "frank", "--answer", "no")
 
     result = await poll(sample, "Lunch?", 5.0)
     printed = await next_line(client)
@@ -132,10 +126,10 @@ async def test_request_response_client_module_answers_the_poll(start_sample: Sta
 
 
 async def test_request_response_late_client_times_out_then_answers_the_next_poll(
-    start_sample: StartSample,
+    start_sample: StartSample, start_module: StartModule
 ) -> None:
     sample = await start_sample("request_response")
-    client = await start_client(sample, "--name", "slow", "--delay", "0.6")
+    client = await start_client(start_module, sample, "--name", "slow", "--delay", "0.6")
 
     late = await poll(sample, "Quick?", 0.2)
     lines = [await next_line(client), await next_line(client)]

@@ -139,3 +139,38 @@ async def start_sample() -> AsyncIterator[StartSample]:
     yield start
     for sample in started:
         await sample.stop()
+
+
+StartModule = Callable[..., Awaitable[asyncio.subprocess.Process]]
+
+
+@pytest.fixture
+async def start_module() -> AsyncIterator[StartModule]:
+    """Give ``await start_module("samples.x.client", *args)``: ``python -m`` it with piped stdin,
+    stdout and stderr (``merge_stderr=True`` folds stderr into stdout); killed at teardown if
+    it is still running, so a failed test leaks no process. Import it into a ``conftest.py``.
+    """
+    started: list[asyncio.subprocess.Process] = []
+
+    async def start(module: str, *args: str, merge_stderr: bool = False) -> asyncio.subprocess.Process:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            module,
+            *args,
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.stdin is not None and not process.stdin.is_closing():
+            process.stdin.close()
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
