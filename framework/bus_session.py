@@ -179,8 +179,11 @@ class BusSession:
                 logger.debug("%s: %d messages unsent at stop", self.name, len(self._outbox))
         self._stopping.set()
         if self._supervisor is not None:
+            if self._link is None:
+                self._supervisor.cancel()  # it may be in the middle of a connect attempt
             await asyncio.gather(self._supervisor, return_exceptions=True)
         self._healthy = False
+        self._drop_outbox()
 
     async def _supervise(self) -> None:
         delay = self.reconnect_delay
@@ -191,8 +194,10 @@ class BusSession:
                 async with asyncio.timeout(self.connect_timeout):
                     await link.open(wanted, self._on_envelope)
                     await link.sync()
-            except Exception as exc:
+            except BaseException as exc:
                 await link.close()
+                if not isinstance(exc, Exception):
+                    raise  # cancelled (stop() while connecting)
                 logger.debug("%s: cannot reach %s: %r", self.name, self._broker, exc)
                 if await self._wait_stop(delay * random.uniform(0.8, 1.2)):
                     break

@@ -227,7 +227,12 @@ class BusExchange:
     # -- lifecycle ----------------------------------------------------------------
 
     async def start(self, server: Server) -> None:
-        """Connect to the broker (waiting up to *connect_timeout*) and keep the link up."""
+        """Connect to the broker (waiting up to *connect_timeout*) and keep the link up.
+
+        Raise `RuntimeError` when this exchange already serves another server (one per node).
+        """
+        if self._server is not None:
+            raise RuntimeError("this exchange already serves a server: give each Server its own")
         self._server = server
         self._node = server.node_id
         self._own_publish = bus.head_prefix(Kind.PUBLISH, self._node)
@@ -398,7 +403,7 @@ class BusExchange:
                 else:
                     gather.none()
         elif kind == Kind.CLOSE:
-            server.close_local(env.message.to, env.code, env.reason)
+            server.close_local(env.message.to, env.code or CLOSE_NORMAL, env.reason)
         elif kind == Kind.COUNT_REQUEST:
             answer = Envelope(
                 Kind.COUNT, self._node, token=env.token, asker=env.origin, count=server.total_connections
@@ -430,6 +435,9 @@ class BusExchange:
             answer = msg.evolve(body=b"", err="write closed")
         except NeffosError as exc:
             answer = msg.evolve(body=b"", err=error_text(exc))
+        except Exception:
+            logger.exception("node %s: failed to ask %r for node %s", self._node, msg, env.origin)
+            answer = msg.evolve(body=b"", err="internal error")
         kind = Kind.NONE if answer is None else Kind.REPLY
         reply = Envelope(kind, self._node, answer or Message(), token=env.token, asker=env.origin)
         self._send(self.channels.node(env.origin), reply)

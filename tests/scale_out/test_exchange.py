@@ -64,8 +64,8 @@ class Client:
         return self.inbox[event].qsize()
 
 
-def make_exchange(broker: Broker) -> BusExchange:
-    options: dict[str, Any] = {"reconnect_delay": 0.05, "reconnect_max": 0.3, "beat_interval": 1.0}
+def make_exchange(broker: Broker, **more: Any) -> BusExchange:
+    options: dict[str, Any] = {"reconnect_delay": 0.05, "reconnect_max": 0.3, "beat_interval": 1.0, **more}
     if broker.kind == "redis":
         return RedisExchange(broker.url, **options)
     return NATSExchange(broker.url, **options)
@@ -83,14 +83,15 @@ def refuse(ns: NSConn, msg: Message) -> None:
     raise PermissionError("not now")
 
 
-async def start_node(broker: Broker, serve: Serve, events: dict[str, Any] | None = None) -> InNode:
+async def start_node(
+    broker: Broker, serve: Serve, events: dict[str, Any] | None = None, **options: Any
+) -> InNode:
     """Serve a node of namespace ``chat`` (with *events*) on the broker; ids come from ``X-User``."""
-    exchange = make_exchange(broker)
+    exchange = make_exchange(broker, **options)
     server = Server({"chat": events or {}}, exchange=exchange, id_generator=user_id)
     node = InNode(server, exchange, "")
     exchange.add_health_listener(node.health.put_nowait)
     node.url = await serve(server)
-    assert node.health.get_nowait() is True
     return node
 
 
@@ -99,6 +100,7 @@ async def nodes(broker: Broker, serve: Serve) -> list[InNode]:
     """Two nodes on the broker, served on free ports, each knowing the other."""
     made = [await start_node(broker, serve), await start_node(broker, serve)]
     for node in made:
+        assert node.health.get_nowait() is True
         assert await node.exchange.wait_peers(1, WAIT_TIMEOUT)
     return made
 
@@ -312,6 +314,44 @@ async def test_broker_loss_keeps_local_delivery_and_restart_restores_the_cluster
 
     assert (await b1.next("news")).body == b"back"
     assert b1.pending("news") == 0
+
+
+async def test_node_started_without_broker_serves_locally_then_joins_when_it_appears(
+    broker: Broker, serve: Serve, connect: Callable[..., Awaitable[Client]], caplog: pytest.LogCaptureFixture
+) -> None:
+    await broker.kill()
+    a = await start_node(broker, serve, connect_timeout=0.5)
+    assert (a.exchange.healthy, a.health.empty()) == (False, True)
+    assert "unreachable; serving local connections only" in caplog.text
+    a1 = await connect_unsynced(a, "u1")
+    a.server.broadcast(Message("chat", "news", b"alone"))
+    assert (await a1.next("news")).body == b"alone"
+
+    await broker.start()
+    assert await wait(a.health.get()) is True
+    b = await start_node(broker, serve)
+    b1 = await connect(b, "u2")
+    assert await a.exchange.synced(WAIT_TIMEOUT)
+    a.server.broadcast(Message("chat", "news", b"together"))
+
+    assert (await b1.next("news")).body == b"together"
+    await a1.conn.close()
+
+
+async def connect_unsynced(node: InNode, user: str) -> Client:
+    """Dial and connect without waiting for the broker (which is away)."""
+    inbox: defaultdict[str, asyncio.Queue[Message]] = defaultdict(asyncio.Queue)
+    conn = await dial(
+        node.url,
+        {"chat": {"news": lambda _, msg: inbox[msg.event].put_nowait(msg)}},
+        headers={"X-User": user},
+    )
+    return Client(conn, await conn.connect("chat"), inbox)
+
+
+async def test_one_exchange_refuses_a_second_server(nodes: list[InNode]) -> None:
+    with pytest.raises(RuntimeError, match="already serves a server"):
+        await nodes[0].exchange.start(Server({"chat": {}}))
 
 
 async def wait(awaitable: Awaitable[Any]) -> Any:
