@@ -248,7 +248,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 rounds[kind].append(result)
                 shown = {key: round(value, 3) if value else value for key, value in result.items()}
                 print(f"round {r + 1} {kind}: {json.dumps(shown)}", flush=True)
-    summary = {
+    summary: dict[str, dict[str, Any]] = {
         kind: {
             key: statistics.median(x[key] for x in results) if results[0][key] is not None else None
             for key in results[0]

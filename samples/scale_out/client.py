@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import sys
 
-from aioneffos.framework import Message, NeffosError, NSConn, dial
+from aioneffos.framework import Handler, Message, NeffosError, NSConn, dial
 
 from .app import NAMESPACE
 
@@ -19,7 +19,7 @@ def _show(text: str) -> None:
     print(text, flush=True)
 
 
-def _handlers() -> dict[str, object]:
+def _handlers() -> dict[str, Handler]:
     def chat(_: NSConn, msg: Message) -> None:
         data = msg.json()
         _show(f"{data['from']}: {data['text']}")
