@@ -167,7 +167,16 @@ class BusSession:
     async def start(self) -> bool:
         """Start keeping the link up; tell whether it came up within *connect_timeout*."""
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+        self._supervisor.add_done_callback(self._supervisor_ended)
         return await self.synced(self.connect_timeout)
+
+    def _supervisor_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None and not self._stopping.is_set():
+            logger.critical(
+                "%s: the broker link keeper died; no more cross-node traffic",
+                self.name,
+                exc_info=task.exception(),
+            )
 
     async def stop(self, flush_timeout: float = 1.0) -> None:
         """Publish what is queued (up to *flush_timeout*), then close the link."""
@@ -204,7 +213,11 @@ class BusSession:
                 delay = min(delay * 2, self.reconnect_max)
                 continue
             delay = self.reconnect_delay
-            reason = await self._serve(link, wanted, gen)
+            try:
+                reason = await self._serve(link, wanted, gen)
+            except Exception as exc:  # a bug must not end the reconnect loop silently
+                logger.exception("%s: broker link failed", self.name)
+                reason = repr(exc)
             if not self._stopping.is_set():
                 await self._set_healthy(False, reason)
         self._drop_outbox()

@@ -30,6 +30,7 @@ from aioneffos.framework import (
     dial,
 )
 from aioneffos.framework.bus import Envelope, Kind
+from aioneffos.framework.bus_session import Link
 from aioneffos.framework.exchange_bus import BusExchange
 from aioneffos.framework.exchange_nats import NATSExchange
 from aioneffos.framework.exchange_redis import RedisExchange
@@ -347,6 +348,32 @@ async def connect_unsynced(node: InNode, user: str) -> Client:
         headers={"X-User": user},
     )
     return Client(conn, await conn.connect("chat"), inbox)
+
+
+async def test_a_link_failing_with_an_unexpected_error_is_replaced(broker: Broker, serve: Serve) -> None:
+    base = RedisExchange if broker.kind == "redis" else NATSExchange
+
+    class FirstLinkBreaks(base):  # type: ignore[misc, valid-type]
+        broken = False
+
+        def make_link(self) -> Link:
+            link = super().make_link()
+            if not self.broken:
+                self.broken = True
+
+                async def publish(batch: Any) -> Any:
+                    raise RuntimeError("injected fault")
+
+                link.publish = publish  # type: ignore[method-assign]
+            return link
+
+    exchange = FirstLinkBreaks(broker.url, reconnect_delay=0.05, beat_interval=1.0)
+    health: asyncio.Queue[bool] = asyncio.Queue()
+    exchange.add_health_listener(health.put_nowait)
+    await serve(Server({"chat": {}}, exchange=exchange))
+
+    assert [await wait(health.get()) for _ in range(3)] == [True, False, True]
+    assert exchange.healthy
 
 
 async def test_one_exchange_refuses_a_second_server(nodes: list[InNode]) -> None:
