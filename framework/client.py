@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import random
 from collections.abc import Mapping
@@ -18,7 +17,7 @@ from .errors import ConnectionRefusedByPeerError, HandshakeError
 from .message import Message
 from .ns_conn import NSConn
 from .options import Options
-from .protocol import ACK_OK, ACK_REFUSED, ACK_REQUEST, Frame
+from .protocol import ACK_OK, ACK_REFUSED, ACK_REQUEST, Frame, Tokens
 from .websocket import RECONNECT_HEADER
 
 logger = logging.getLogger("aioneffos")
@@ -60,8 +59,7 @@ class _Dialer:
         self.options = options
         self.own_session = session is None
         self.session = session or aiohttp.ClientSession()
-        tokens = itertools.count(1)
-        self.next_token = lambda: f"${next(tokens)}"
+        self.tokens = Tokens("$")
 
     async def open(self, tries: int) -> tuple[aiohttp.ClientWebSocketResponse, str]:
         """Open a websocket and complete the handshake; return it with our connection id."""
@@ -182,7 +180,7 @@ async def dial(
         if dialer.own_session:
             await dialer.session.close()
         raise
-    conn = Conn(conn_id, True, ws, dialer.tables, dialer.options, dialer.next_token)
+    conn = Conn(conn_id, True, ws, dialer.tables, dialer.options, dialer.tokens)
     conn.attach(_ClientSink(ws))
     conn.mark_acknowledged()
     conn.supervise(dialer.run(conn))

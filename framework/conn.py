@@ -30,7 +30,7 @@ from .message import Message
 from .ns_conn import NSConn
 from .options import Options
 from .outbox import FrameSink, Outbox
-from .protocol import Frame, decode, decode_native, empty_reply, encode, encode_fields, encode_native
+from .protocol import Frame, Tokens, decode, decode_native, empty_reply, encode, encode_fields, encode_native
 from .store import Store
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class Conn:
     _socket: Socket
     _tables: Mapping[str, ev.NamespaceTable]
     options: Options
-    _next_token: Callable[[], str]
+    _tokens: Tokens
     server: Server | None = None
     """The server that accepted this connection; ``None`` on the client side."""
     request: web.Request | None = None
@@ -259,7 +259,7 @@ class Conn:
         `WriteClosedError` if the connection closes first, or the typed error of an
         error reply (`BadNamespaceError`, `RemoteError`, ...).
         """
-        token = self._next_token()
+        token = self._tokens.next()
         frame = encode_fields(token, msg.namespace, msg.room, msg.event, msg.body, binary=msg.is_binary)
         return await self.ask_frame(token, frame, msg.event, timeout)
 
@@ -357,6 +357,9 @@ class Conn:
                         # frame (neffos conn.go tryNamespace waits for the connect too).
                         await asyncio.sleep(0)
                         continue
+                if msg.wait and self._tokens.issued(msg.wait):
+                    logger.debug("%r: dropped a late reply to ask %s", self, msg.wait)
+                    continue
                 if self._busy:
                     await self._hold(msg)
                     continue
@@ -378,7 +381,7 @@ class Conn:
         pending = self._waiters.pop(msg.wait, None) if msg.wait else None
         if pending is not None:
             pending.resolve(msg)
-        else:
+        elif not (msg.wait and self._tokens.issued(msg.wait)):
             await self._run_handlers(msg, asyncio.current_task())
 
     async def _hold(self, msg: Message) -> None:

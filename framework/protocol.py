@@ -185,3 +185,30 @@ def decode_native(data: str | bytes) -> Message | None:
         return _native(data.encode(), False)
     assert isinstance(data, bytes)
     return _native(data, True)
+
+
+class Tokens:
+    """Makes one side's ask tokens (decimal, after an optional prefix) and recognises them.
+
+    A frame that carries a token we made but that no ask waits for any more is a late
+    reply to an ask that timed out: it is dropped, never dispatched as a new event.
+    """
+
+    __slots__ = ("_last", "_prefix")
+
+    def __init__(self, prefix: str = "") -> None:
+        self._prefix = prefix
+        self._last = 0
+
+    def next(self) -> str:
+        """Make a fresh token."""
+        self._last += 1
+        return f"{self._prefix}{self._last}"
+
+    def issued(self, token: str) -> bool:
+        """Tell whether *token* was made here."""
+        prefix = self._prefix
+        if prefix and not token.startswith(prefix):
+            return False
+        digits = token[len(prefix) :]
+        return digits.isascii() and digits.isdigit() and digits[0] != "0" and int(digits) <= self._last

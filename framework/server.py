@@ -21,7 +21,7 @@ from .message import Message
 from .ns_conn import NSConn
 from .options import Options
 from .outbox import FrameSink
-from .protocol import ACK_REQUEST, Frame, encode, encode_fields, encode_native
+from .protocol import ACK_REQUEST, Frame, Tokens, encode, encode_fields, encode_native
 from .room import Room
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class Server:
         self._tables = ev.compile_namespaces(conn_handler)
         self._native_only = ev.is_native_only(self._tables)
         self._serials = itertools.count(1)
-        self._tokens = itertools.count(1)
+        self._tokens = Tokens()
         self._conns: dict[Conn, None] = {}
         self._by_id: dict[str, list[Conn]] = {}  # ids are usually unique: a list of one is small
         self._members: dict[str, dict[NSConn, None]] = {}
@@ -122,7 +122,7 @@ class Server:
 
     def next_token(self) -> str:
         """Make a server ask token: decimal, never starting with ``$`` or ``#`` (D19)."""
-        return str(next(self._tokens))
+        return self._tokens.next()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -166,7 +166,7 @@ class Server:
             socket,
             self._tables,
             self.options,
-            self.next_token,
+            self._tokens,
             server=self,
             request=request,
             reconnect_tries=reconnect_tries,

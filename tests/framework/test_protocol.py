@@ -16,6 +16,7 @@ from aioneffos.framework import Message
 from aioneffos.framework.protocol import (
     ESCAPED_SEMICOLON,
     Frame,
+    Tokens,
     decode,
     empty_reply,
     encode,
@@ -521,3 +522,21 @@ def test_any_body_gives_text_frame_only_when_utf8(body: bytes) -> None:
     except UnicodeDecodeError:
         utf8 = False
     assert encode(Message("d", "e", body)).text is utf8
+
+
+def test_tokens_recognise_only_the_tokens_they_made() -> None:
+    server, client = Tokens(), Tokens("$")
+    made = [server.next(), server.next(), client.next()]
+
+    assert made == ["1", "2", "$1"]
+    assert [server.issued(t) for t in ("1", "2", "3", "01", "$1", "", "x", "١")] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+        False,
+    ]
+    assert [client.issued(t) for t in ("$1", "$2", "1", "$", "$x")] == [True, False, False, False, False]
