@@ -19,17 +19,18 @@ import attrs
 from aiohttp import WSMsgType
 
 from . import events as ev
+from .dispatch import dispatch
 from .errors import (
     AskTimeoutError,
     BadNamespaceError,
     WriteClosedError,
-    error_text,
     resolve_remote_error,
 )
 from .message import Message
 from .ns_conn import NSConn
 from .options import Options
 from .outbox import FrameSink, Outbox
+from .pending import PendingReply
 from .protocol import Frame, Tokens, decode, decode_native, empty_reply, encode, encode_fields, encode_native
 from .store import Store
 
@@ -72,25 +73,6 @@ class Registry(Protocol):
     def room_left(self, ns_conn: NSConn, room: str) -> None: ...
 
 
-class _Pending:
-    """One awaited reply; a server ask to many connections shares one."""
-
-    __slots__ = ("future", "remaining")
-
-    def __init__(self, future: asyncio.Future[Message], remaining: int = 1) -> None:
-        self.future = future
-        self.remaining = remaining
-
-    def resolve(self, msg: Message) -> None:
-        if not self.future.done():
-            self.future.set_result(msg)
-
-    def connection_lost(self) -> None:
-        self.remaining -= 1
-        if self.remaining <= 0 and not self.future.done():
-            self.future.set_exception(WriteClosedError("connection closed before replying"))
-
-
 @attrs.define(eq=False, repr=False)
 class Conn:
     """One websocket connection (neffos ``Conn``), server or client side."""
@@ -114,7 +96,7 @@ class Conn:
     """Per-connection values, local only (neffos ``Set``/``Get``/``Increment``)."""
     _outbox: Outbox = attrs.field(init=False)
     _namespaces: dict[str, NSConn] = attrs.field(factory=dict, init=False)
-    _waiters: dict[str, _Pending] = attrs.field(factory=dict, init=False)
+    _waiters: dict[str, PendingReply] = attrs.field(factory=dict, init=False)
     _backlog: deque[Message] | None = attrs.field(default=None, init=False)
     _backlog_room: asyncio.Event | None = attrs.field(default=None, init=False)
     _reader: asyncio.Task[None] | None = attrs.field(default=None, init=False)
@@ -148,6 +130,10 @@ class Conn:
     def namespaces(self) -> Mapping[str, NSConn]:
         """Give the connected namespaces, by name."""
         return self._namespaces
+
+    def table(self, namespace: str) -> ev.NamespaceTable | None:
+        """Give the compiled handlers of *namespace* on this side, or ``None`` if undeclared."""
+        return self._tables.get(namespace)
 
     def namespace(self, name: str) -> NSConn | None:
         """Give the connection to namespace *name*, or ``None`` when not connected."""
@@ -267,7 +253,7 @@ class Conn:
         """Send a frame already carrying *token* and await its reply; see `ask`."""
         if self.is_closed:
             raise WriteClosedError()
-        pending = _Pending(asyncio.get_running_loop().create_future())
+        pending = PendingReply(asyncio.get_running_loop().create_future())
         self._waiters[token] = pending
         try:
             self._keep_reading()
@@ -281,7 +267,7 @@ class Conn:
             raise resolve_remote_error(reply.err)
         return reply
 
-    async def await_reply(self, pending: _Pending, event: str, timeout: float | None) -> Message:
+    async def await_reply(self, pending: PendingReply, event: str, timeout: float | None) -> Message:
         """Wait for *pending* to be resolved, raising `AskTimeoutError` after *timeout*."""
         seconds = self.options.ask_timeout if timeout is None else timeout
         try:
@@ -290,7 +276,7 @@ class Conn:
         except TimeoutError:
             raise AskTimeoutError(f"no reply to {event!r} from {self.id!r} within {seconds:g}s") from None
 
-    def expect_reply(self, token: str, pending: _Pending) -> None:
+    def expect_reply(self, token: str, pending: PendingReply) -> None:
         """Register *pending* to be resolved by the reply carrying *token* (server asks)."""
         self._waiters[token] = pending
         self._keep_reading()
@@ -423,94 +409,17 @@ class Conn:
         if self._backlog_room is not None:
             self._backlog_room.set()
 
-    # -- dispatch -------------------------------------------------------------
-
     async def _handle(self, msg: Message) -> None:
-        """Route one incoming message; every failure becomes an answer, never a crash.
-
-        While the peer's ask is handled, our other frames to it wait, so the answer is the
-        next frame it reads (D15; the Go client relies on that inside callbacks).
-        """
+        """Handle one incoming message; while the peer's ask is handled, our other frames to it
+        wait, so the answer is the next frame it reads (D15; the Go client relies on it)."""
         asked = bool(msg.wait)
         if asked:
             self._outbox.hold()
         try:
-            event = msg.event
-            if event in ev.WIRE_REQUESTS:
-                await self._handle_request(msg)
-                return
-            if msg.is_native:
-                ns = self._namespaces.get("")
-                if ns is not None:
-                    await ns.dispatch_native(msg)
-                return
-            if event == ev.ON_ROOM_LEFT and msg.wait.startswith("$") and not self.is_client:
-                # neffos.js leaveAll() asks with _OnRoomLeft (PROTOCOL.md 5.4): treat as leave (D8).
-                await self._handle_request(msg.evolve(event=ev.ON_ROOM_LEAVE))
-                return
-            ns = self._namespaces.get(msg.namespace)
-            if ns is None:
-                if msg.wait:
-                    self.reply_error(msg, "bad namespace")
-                return
-            if event in ev.LOCAL_ONLY_EVENTS:
-                logger.debug("%r: dropped system event %r from the wire", self, event)
-                if msg.wait:
-                    self.reply_error(msg, "invalid payload")
-                return
-            if msg.room and msg.room not in ns.rooms:
-                if msg.wait:
-                    self.reply_error(msg, "bad room")
-                return
-            await ns.dispatch(msg)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("%r: failed to handle %r", self, msg)
-            if msg.wait and self._answered != msg.wait:
-                self.reply_error(msg, "internal error")
+            await dispatch(self, msg)
         finally:
             if asked:
                 self._outbox.release()
-
-    async def _handle_request(self, msg: Message) -> None:
-        if not msg.wait or msg.is_noop:
-            return  # neffos ignores requests that cannot be answered
-        event = msg.event
-        if event == ev.ON_NAMESPACE_CONNECT:
-            await self._reply_connect(msg)
-            return
-        ns = self._namespaces.get(msg.namespace)
-        if event == ev.ON_NAMESPACE_DISCONNECT:
-            if ns is None:
-                self.reply_empty(msg.wait)
-            else:
-                await ns.reply_disconnect(msg)
-        elif ns is None:
-            self.reply_error(msg, "bad namespace")
-        elif event == ev.ON_ROOM_JOIN:
-            await ns.reply_room_join(msg)
-        else:
-            await ns.reply_room_leave(msg)
-
-    async def _reply_connect(self, msg: Message) -> None:
-        if msg.namespace in self._namespaces:
-            self.reply_empty(msg.wait)
-            return
-        table = self._tables.get(msg.namespace)
-        if table is None:
-            self.reply_error(msg, "bad namespace")
-            return
-        ns = NSConn(self, table.name, table)
-        try:
-            await ns.fire(ev.ON_NAMESPACE_CONNECT, msg)
-        except Exception as exc:
-            self.reply_error(msg, error_text(exc))
-            await ns.run_cleanups()
-            return
-        self.register(ns)
-        self.reply_empty(msg.wait)
-        await ns.fire_quietly(ev.ON_NAMESPACE_CONNECTED, msg.evolve(event=ev.ON_NAMESPACE_CONNECTED, wait=""))
 
     # -- namespaces -----------------------------------------------------------
 

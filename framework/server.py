@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType
 
 from . import events as ev
-from .conn import CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY, Conn, Socket, _Pending
+from .conn import CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY, Conn, Socket
 from .errors import NoRecipientError, ServerClosedError, error_text, resolve_remote_error
 from .exchange import NO_EXCLUSION, Exchange, Exclusion, LocalExchange
 from .message import Message
 from .ns_conn import NSConn
 from .options import Options
 from .outbox import FrameSink
+from .pending import PendingReply
 from .protocol import ACK_REQUEST, Frame, Tokens, encode, encode_fields, encode_native
 from .room import Room
 
@@ -368,7 +369,7 @@ class Server:
             raise NoRecipientError(f"no connection matches an ask of {msg.namespace!r}/{msg.event!r}")
         token = self.next_token()
         frame = encode_fields(token, msg.namespace, msg.room, msg.event, msg.body, binary=msg.is_binary)
-        pending = _Pending(asyncio.get_running_loop().create_future(), remaining=len(targets))
+        pending = PendingReply(asyncio.get_running_loop().create_future(), remaining=len(targets))
         for ns_conn in targets:
             ns_conn.conn.expect_reply(token, pending)
             if not ns_conn.conn.send_frame(frame, urgent=True):
