@@ -15,13 +15,30 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 logger = logging.getLogger("aioneffos.exchange")
 
 HealthListener = Callable[[bool], None]
 Sent = asyncio.Future[int | None]
 """A queued message's receiver count once published: None if the broker does not say, 0 if dropped."""
+
+
+async def cancel_and_wait(tasks: Collection[asyncio.Task[Any]], grace: float = 1.0) -> None:
+    """Cancel *tasks* and wait until they end, cancelling again while some go on.
+
+    A library call may swallow a cancellation (``asyncio.wait_for`` before Python 3.12
+    returns a result that arrived together with the cancel), so one ``cancel()`` is not
+    always enough to end a task that goes on to await something else.
+    """
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=grace)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # retrieved: a worker's failure was already reported or is moot
 
 
 class Link(Protocol):
@@ -249,9 +266,7 @@ class BusSession:
         try:
             done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            await cancel_and_wait(workers)
             self._link = None
             self._drop_outbox()
             await link.close()

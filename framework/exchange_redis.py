@@ -8,7 +8,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .bus_session import Link
+from .bus_session import Link, cancel_and_wait
 from .exchange_bus import BusExchange
 
 _CHUNK = 1000
@@ -128,8 +128,7 @@ class RedisLink:
     async def close(self) -> None:
         """Close both connections without waiting for a dead server."""
         if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
+            await cancel_and_wait([self._reader])
         for closing in (self._pubsub, self._sub, self._pub):
             if closing is None:
                 continue

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import re
 import signal
@@ -19,8 +21,15 @@ from support.tools import REPO_ROOT, free_port, require_binary
 
 START_TIMEOUT = 30.0
 """Seconds a process may take to say it is ready (a loaded 2-core machine starts Python slowly)."""
+PR_SET_PDEATHSIG = 1
 WAIT_TIMEOUT = 20.0
 """Seconds any other wait of this suite may take before the test fails."""
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies, so no broker or node outlives it."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class Output:
@@ -104,7 +113,7 @@ class Process:
             stderr=asyncio.subprocess.STDOUT,
             cwd=REPO_ROOT,
             env=env,
-            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         assert self.proc.stdout is not None
         self.output = Output(self.name, self.proc.stdout)
