@@ -16,7 +16,8 @@ relays a sender's message to every other connection of the namespace
   split into receivers on the sender's node (local) and on the other nodes (remote).
 
 The report gives medians over the rounds, each configuration's ratio to ``single``, and
-the latency a cross-node broadcast adds (remote median minus the single-node median).
+the latency a cross-node broadcast adds: the remote median minus the single-node median,
+and minus the local median of the same cluster.
 Absolute numbers depend on the machine (here 2 cores shared by 3 nodes, the broker and
 the clients); the side-by-side ratios are the result. Run: ``python -m bench.scale_out``
 (``--help`` for sizes; needs redis-server and nats-server).
@@ -262,17 +263,21 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     )
     print(
         f"{'config':8} {'msgs/s':>9} {'deliv/s':>9} {'vs single':>9} {'local p50':>10} "
-        f"{'remote p50':>10} {'remote p99':>10} {'added p50':>10}"
+        f"{'remote p50':>10} {'remote p99':>10} {'added vs 1 node':>15} {'added vs local':>14}"
     )
     for kind, s in summary.items():
         ratio = s["msgs_per_s"] / base["msgs_per_s"] if base else float("nan")
         remote = s["remote_ms"]
-        added = remote - base["local_ms"] if base and remote is not None else None
-        print(
+        line = (
             f"{kind:8} {s['msgs_per_s']:9.0f} {s['deliveries_per_s']:9.0f} {ratio:8.2f}x "
-            f"{s['local_ms']:9.3f}ms "
-            + (f"{remote:8.3f}ms {s['remote_p99_ms']:8.3f}ms {added:+8.3f}ms" if remote is not None else "")
+            f"{s['local_ms']:8.3f}ms "
         )
+        if remote is not None:
+            line += f"{remote:8.3f}ms {s['remote_p99_ms']:8.3f}ms "
+            if base:
+                line += f"{remote - base['local_ms']:+13.3f}ms "
+            line += f"{remote - s['local_ms']:+12.3f}ms"
+        print(line)
     return summary
 
 
