@@ -17,6 +17,9 @@ from aioneffos.framework import (
     setup,
 )
 from aioneffos.framework.exchange_bus import BusExchange
+from samples.common import add_neffos_js, page
+
+from . import PAGE
 
 NAMESPACE = "chat"
 KICK_CODE = 4000
@@ -114,10 +117,6 @@ def make_server(exchange: Exchange) -> Server:
 
 def make_app(server: Server) -> web.Application:
     """Mount *server* at ``/ws`` with the browser page at ``/``."""
-    from samples.common import add_neffos_js, page
-
-    from . import PAGE
-
     app = web.Application()
     app.router.add_get("/", page(PAGE))
     add_neffos_js(app)
