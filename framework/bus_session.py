@@ -20,8 +20,11 @@ from typing import Any, Protocol
 logger = logging.getLogger("aioneffos.exchange")
 
 HealthListener = Callable[[bool], None]
-Sent = asyncio.Future[int | None]
-"""A queued message's receiver count once published: None if the broker does not say, 0 if dropped."""
+OnCount = Callable[[int | None], None]
+"""Told how many nodes received a message: a number, None when the broker does not say (yet),
+0 when it was dropped. A link may tell again later (NATS reports "no responders" after the fact)."""
+Outgoing = tuple[str, bytes, OnCount | None]
+"""A message to publish: channel, envelope, and who wants its receiver count."""
 
 
 async def cancel_and_wait(tasks: Collection[asyncio.Task[Any]], grace: float = 1.0) -> None:
@@ -60,8 +63,8 @@ class Link(Protocol):
         """Return once every earlier subscribe and unsubscribe is in effect at the broker."""
         ...
 
-    async def publish(self, batch: Sequence[tuple[str, bytes]]) -> Sequence[int | None]:
-        """Publish *batch* in order; give each message's receiver count, or None if unknown."""
+    async def publish(self, batch: Sequence[Outgoing]) -> None:
+        """Publish *batch* in order; tell each message's `OnCount` what the broker says about it."""
         ...
 
     async def lost(self) -> BaseException:
@@ -118,7 +121,7 @@ class BusSession:
         self._down_since = 0.0
         self._dropped_at_down = 0
         self._listeners: list[HealthListener] = []
-        self._outbox: deque[tuple[str, bytes, Sent | None]] = deque()
+        self._outbox: deque[Outgoing] = deque()
         self._outbox_ready = asyncio.Event()
         self._outbox_empty = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
@@ -164,20 +167,16 @@ class BusSession:
             self._gen += 1
             self._changed.set()
 
-    def send(self, channel: str, data: bytes, *, counted: bool = False) -> Sent | None:
-        """Queue *data* for *channel*; with *counted* give a future of its receiver count."""
-        future: Sent | None = None
-        if counted:
-            future = asyncio.get_running_loop().create_future()
+    def send(self, channel: str, data: bytes, on_count: OnCount | None = None) -> None:
+        """Queue *data* for *channel*; *on_count* learns how many nodes received it."""
         if self._link is None or len(self._outbox) >= self.max_pending:
             self.dropped += 1
-            if future is not None:
-                future.set_result(0)
-            return future
-        self._outbox.append((channel, data, future))
+            if on_count is not None:
+                on_count(0)
+            return
+        self._outbox.append((channel, data, on_count))
         self._outbox_empty.clear()
         self._outbox_ready.set()
-        return future
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -318,16 +317,13 @@ class BusSession:
                 continue
             batch = [outbox.popleft() for _ in range(min(len(outbox), self.max_batch))]
             try:
-                counts = await link.publish([(channel, data) for channel, data, _ in batch])
+                await link.publish(batch)
             except BaseException:
                 self.dropped += len(batch)
-                for _, _, future in batch:
-                    if future is not None and not future.done():
-                        future.set_result(0)
+                for _, _, on_count in batch:
+                    if on_count is not None:
+                        on_count(0)
                 raise
-            for (_, _, future), count in zip(batch, counts, strict=True):
-                if future is not None and not future.done():
-                    future.set_result(count)
 
     async def _subscribe_loop(self, link: Link) -> None:
         while True:
@@ -358,6 +354,6 @@ class BusSession:
     def _drop_outbox(self) -> None:
         self.dropped += len(self._outbox)
         while self._outbox:
-            _, _, future = self._outbox.popleft()
-            if future is not None and not future.done():
-                future.set_result(0)
+            _, _, on_count = self._outbox.popleft()
+            if on_count is not None:
+                on_count(0)

@@ -78,7 +78,8 @@ class _AskGather:
         self._check()
 
     def expect(self, receivers: int | None) -> None:
-        self.expected = receivers
+        if receivers is not None:
+            self.expected = receivers
         self._check()
 
     def _check(self) -> None:
@@ -276,9 +277,10 @@ class BusExchange:
     async def ask(self, msg: Message, exclusion: Exclusion, timeout: float) -> Message:
         """Ask the matching connections of every node; give the first reply.
 
-        Raise the typed error of an error reply, `NoRecipientError` as soon as every node
-        that got the ask has no matching connection (when the broker tells how many got
-        it: Redis, not NATS), else `AskTimeoutError` after *timeout*.
+        Raise the typed error of an error reply; `NoRecipientError` as soon as no node can
+        deliver it: Redis tells how many nodes got the ask and each answers "none", NATS
+        only tells when no node subscribes at all (an unknown id); else `AskTimeoutError`
+        after *timeout*.
         """
         loop = asyncio.get_running_loop()
         token = str(next(self._tokens))
@@ -294,9 +296,7 @@ class BusExchange:
             env = Envelope(
                 Kind.ASK, self._node, msg.evolve(wait=""), exclusion, token, ttl_ms=int(timeout * 1000)
             )
-            sent = self._session.send(self.channels.target(msg), bus.encode(env), counted=True)
-            assert sent is not None
-            sent.add_done_callback(lambda f: gather.expect(f.result()))
+            self._session.send(self.channels.target(msg), bus.encode(env), gather.expect)
             async with asyncio.timeout(timeout):
                 return await gather.future
         except TimeoutError:
@@ -324,9 +324,7 @@ class BusExchange:
         self._counts[token] = gather
         try:
             env = Envelope(Kind.COUNT_REQUEST, self._node, token=token)
-            sent = self._session.send(self.channels.all(), bus.encode(env), counted=True)
-            assert sent is not None
-            sent.add_done_callback(lambda f: gather.expect(f.result()))
+            self._session.send(self.channels.all(), bus.encode(env), gather.expect)
             try:
                 async with asyncio.timeout(min(2.0, self._local().options.ask_timeout)):
                     await gather.done.wait()

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .bus_session import Link
+from .bus_session import Link, OnCount, Outgoing, cancel_and_wait
 from .exchange_bus import BusExchange
 
 logger = logging.getLogger("aioneffos.exchange")
 
+NO_RESPONDERS = "503"
+"""The status NATS answers to a reply subject when no subscriber got the message."""
 ERROR_LOG_INTERVAL = 10.0
 """Seconds between two warnings about non-fatal NATS errors (a slow consumer repeats per message)."""
 
@@ -41,6 +44,10 @@ class NATSLink:
         self._lost: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
         self._errors = 0
         self._error_logged = -ERROR_LOG_INTERVAL
+        self._inbox = ""
+        self._probes: dict[str, OnCount] = {}
+        self._probe_ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def _broke(self, reason: BaseException) -> None:
         if not self._lost.done():
@@ -76,7 +83,17 @@ class NATSLink:
             disconnected_cb=on_disconnected,
             closed_cb=on_disconnected,
         )
+        # Counted messages carry a reply subject here: with no subscriber at all the server
+        # answers "503 no responders" to it, the only receiver count NATS gives.
+        self._inbox = self._nc.new_inbox()
+        await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_status)
         await self.subscribe(channels)
+
+    async def _on_status(self, msg: Any) -> None:
+        if msg.headers and msg.headers.get("Status") == NO_RESPONDERS:
+            on_count = self._probes.pop(msg.subject.rpartition(".")[2], None)
+            if on_count is not None:
+                on_count(0)
 
     async def _deliver(self, msg: Any) -> None:
         assert self._on_envelope is not None
@@ -102,12 +119,33 @@ class NATSLink:
         """PING/PONG through the server: every earlier SUB and UNSUB has been processed."""
         await self._nc.flush(timeout=self._connect_timeout)
 
-    async def publish(self, batch: Sequence[tuple[str, bytes]]) -> Sequence[int | None]:
-        """Publish every message; NATS does not tell how many subscribers got it."""
+    async def publish(self, batch: Sequence[Outgoing]) -> None:
+        """Publish every message; a counted one learns None (some), or 0 if nobody subscribes."""
         publish = self._nc.publish
-        for channel, data in batch:
-            await publish(channel, data)
-        return [None] * len(batch)
+        probed: list[str] = []
+        for channel, data, on_count in batch:
+            if on_count is None:
+                await publish(channel, data)
+                continue
+            probe = str(next(self._probe_ids))
+            self._probes[probe] = on_count
+            probed.append(probe)
+            await publish(channel, data, reply=f"{self._inbox}.{probe}")
+            on_count(None)
+        if probed:
+            task = asyncio.get_running_loop().create_task(self._forget_after_flush(probed))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _forget_after_flush(self, probes: list[str]) -> None:
+        """A "no responders" answer comes before the PONG of a later PING: after it, none will."""
+        try:
+            await self._nc.flush(timeout=self._connect_timeout)
+        except Exception:  # the link is breaking; the session handles that
+            pass
+        finally:
+            for probe in probes:
+                self._probes.pop(probe, None)
 
     async def lost(self) -> BaseException:
         """Wait until the connection breaks."""
@@ -115,6 +153,7 @@ class NATSLink:
 
     async def close(self) -> None:
         """Close the connection; a dead server is not waited for."""
+        await cancel_and_wait(list(self._tasks))
         if self._nc is not None and not self._nc.is_closed:
             try:
                 async with asyncio.timeout(1.0):

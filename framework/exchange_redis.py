@@ -8,7 +8,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .bus_session import Link, cancel_and_wait
+from .bus_session import Link, Outgoing, cancel_and_wait
 from .exchange_bus import BusExchange
 
 _CHUNK = 1000
@@ -113,13 +113,15 @@ class RedisLink:
         finally:
             self._pongs.pop(token, None)
 
-    async def publish(self, batch: Sequence[tuple[str, bytes]]) -> Sequence[int | None]:
+    async def publish(self, batch: Sequence[Outgoing]) -> None:
         """PUBLISH every message in one pipeline; Redis tells how many subscribers got each."""
         pipe = self._pub.pipeline(transaction=False)
-        for channel, data in batch:
+        for channel, data, _ in batch:
             pipe.publish(channel, data)
         counts: list[int] = await pipe.execute()
-        return counts
+        for (_, _, on_count), count in zip(batch, counts, strict=True):
+            if on_count is not None:
+                on_count(count)
 
     async def lost(self) -> BaseException:
         """Wait until the subscribed connection breaks."""

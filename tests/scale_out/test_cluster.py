@@ -129,7 +129,6 @@ async def test_server_ask_is_answered_by_a_client_on_another_node(
     assert answer.text == f"pong from {bob.id}"
 
 
-@pytest.mark.parametrize("broker", ["redis"], indirect=True)  # NATS cannot count receivers (README)
 async def test_server_ask_to_an_unknown_id_fails_fast_with_no_recipient(
     start_nodes: StartNodes, chat: OpenChat
 ) -> None:

@@ -208,18 +208,29 @@ async def test_ask_raises_the_remote_error_reply_typed(
     assert caught.value.text == "not now"
 
 
-async def test_ask_without_any_recipient_fails_per_broker(
+async def test_ask_to_an_id_no_node_has_fails_at_once_with_no_recipient(
+    nodes: list[InNode], connect: Callable[..., Awaitable[Client]]
+) -> None:
+    a, b = nodes
+    await connect(b, "u2", poke=answer)
+
+    with pytest.raises(NoRecipientError):
+        await a.server.ask(Message("chat", "poke", to="ghost"), timeout=WAIT_TIMEOUT)
+
+
+async def test_ask_no_node_can_deliver_fails_per_broker(
     nodes: list[InNode], connect: Callable[..., Awaitable[Client]], broker: Broker
 ) -> None:
     a, b = nodes
     await connect(b, "u2", poke=answer)
 
-    if broker.kind == "redis":  # Redis tells how many nodes got the ask: all said "none"
+    # Node b gets it (u2 is there) but u2 has not connected namespace "other".
+    if broker.kind == "redis":  # Redis tells how many nodes got the ask, and each said "none"
         with pytest.raises(NoRecipientError):
-            await a.server.ask(Message("chat", "poke", to="ghost"), timeout=WAIT_TIMEOUT)
-    else:  # NATS does not count receivers: only the timeout can end the wait
+            await a.server.ask(Message("other", "poke", to="u2"), timeout=WAIT_TIMEOUT)
+    else:  # NATS only says when nobody subscribes: here the timeout ends the wait
         with pytest.raises(AskTimeoutError):
-            await a.server.ask(Message("chat", "poke", to="ghost"), timeout=0.5)
+            await a.server.ask(Message("other", "poke", to="u2"), timeout=0.5)
 
 
 async def test_late_local_reply_after_a_remote_answer_is_not_dispatched_as_a_message(
