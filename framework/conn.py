@@ -214,10 +214,12 @@ class Conn:
 
     def reply(self, msg: Message, body: bytes) -> None:
         """Answer *msg* with *body*, reusing its token, names and frame type (D9)."""
-        if msg.wait:
-            self._answered = msg.wait
-        frame = encode_fields(msg.wait, msg.namespace, msg.room, msg.event, body, binary=msg.is_binary)
-        self.send_frame(frame, urgent=bool(msg.wait))
+        wait = msg.wait
+        if wait:
+            self._answered = wait
+        if not self._closing:
+            frame = encode_fields(wait, msg.namespace, msg.room, msg.event, body, binary=msg.is_binary)
+            self._outbox.put(frame, urgent=bool(wait))
 
     def reply_error(self, msg: Message, text: str) -> None:
         """Answer *msg* with an error reply carrying *text*."""
@@ -316,6 +318,7 @@ class Conn:
         read_timeout = self.options.read_timeout
         allow_native = self._allow_native
         native_only = self._native_only
+        own_first = self._tokens.first_chars
         text, binary = WSMsgType.TEXT, WSMsgType.BINARY
         try:
             while self._reader is me:
@@ -343,13 +346,22 @@ class Conn:
                         # frame (neffos conn.go tryNamespace waits for the connect too).
                         await asyncio.sleep(0)
                         continue
-                if msg.wait and self._tokens.issued(msg.wait):
+                if msg.wait and msg.wait[0] in own_first and self._tokens.issued(msg.wait):
                     logger.debug("%r: dropped a late reply to ask %s", self, msg.wait)
                     continue
                 if self._busy:
                     await self._hold(msg)
                     continue
-                await self._run_handlers(msg, me)
+                # Handled right here, in order: no task and no queue hop per message.
+                self._busy = True
+                self._handler_task = me
+                try:
+                    await self._handle(msg)
+                    if self._backlog:
+                        await self._handle_backlog()
+                finally:
+                    self._busy = False
+                    self._handler_task = None
             else:
                 return  # reading was handed to another task
         except asyncio.CancelledError:
@@ -368,7 +380,15 @@ class Conn:
         if pending is not None:
             pending.resolve(msg)
         elif not (msg.wait and self._tokens.issued(msg.wait)):
-            await self._run_handlers(msg, asyncio.current_task())
+            self._busy = True
+            self._handler_task = asyncio.current_task()
+            try:
+                await self._handle(msg)
+                if self._backlog:
+                    await self._handle_backlog()
+            finally:
+                self._busy = False
+                self._handler_task = None
 
     async def _hold(self, msg: Message) -> None:
         backlog = self._backlog
@@ -383,20 +403,39 @@ class Conn:
             room = self._backlog_room = asyncio.Event()
             await room.wait()
 
-    async def _run_handlers(self, msg: Message, me: asyncio.Task[Any] | None) -> None:
-        self._busy = True
-        self._handler_task = me
+    async def _handle(self, msg: Message) -> None:
+        """Handle one message; every failure becomes an answer, never a crash.
+
+        While the peer's ask is handled, our other frames to it wait, so the answer is the
+        next frame it reads (D15; the Go client relies on that inside callbacks).
+        """
+        asked = msg.wait
+        if asked:
+            self._outbox.hold()
         try:
-            await self._handle(msg)
-            while self._backlog:
-                if self._backlog_room is not None:
-                    self._backlog_room.set()
-                    self._backlog_room = None
-                await self._handle(self._backlog.popleft())
-            self._backlog = None
+            work = dispatch(self, msg)
+            if work is not None:
+                await work
+        except Exception:
+            self._handling_failed(msg)
         finally:
-            self._busy = False
-            self._handler_task = None
+            if asked:
+                self._outbox.release()
+
+    def _handling_failed(self, msg: Message) -> None:
+        """A bug of ours (handler errors are answered in `NSConn.dispatch`): log it, answer the ask."""
+        logger.exception("%r: failed to handle %r", self, msg)
+        if msg.wait and self._answered != msg.wait:
+            self.reply_error(msg, "internal error")
+
+    async def _handle_backlog(self) -> None:
+        """Handle, in order, what arrived while a handler of this connection awaited its ask."""
+        while self._backlog:
+            if self._backlog_room is not None:
+                self._backlog_room.set()
+                self._backlog_room = None
+            await self._handle(self._backlog.popleft())
+        self._backlog = None
 
     def _socket_ended(self) -> None:
         if self._ended.done():
@@ -408,18 +447,6 @@ class Conn:
         self._waiters.clear()
         if self._backlog_room is not None:
             self._backlog_room.set()
-
-    async def _handle(self, msg: Message) -> None:
-        """Handle one incoming message; while the peer's ask is handled, our other frames to it
-        wait, so the answer is the next frame it reads (D15; the Go client relies on it)."""
-        asked = bool(msg.wait)
-        if asked:
-            self._outbox.hold()
-        try:
-            await dispatch(self, msg)
-        finally:
-            if asked:
-                self._outbox.release()
 
     # -- namespaces -----------------------------------------------------------
 

@@ -7,8 +7,8 @@ sent from the wire `invalid payload` (PROTOCOL.md D7, D8).
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from . import events as ev
@@ -22,43 +22,36 @@ if TYPE_CHECKING:
 logger = logging.getLogger("aioneffos")
 
 
-async def dispatch(conn: Conn, msg: Message) -> None:
-    """Route *msg*, which arrived on *conn*, to the request it is or the handler it names."""
-    try:
-        event = msg.event
-        if event in ev.WIRE_REQUESTS:
-            await _answer_request(conn, msg)
-            return
-        if msg.is_native:
-            ns = conn.namespace("")
-            if ns is not None:
-                await ns.dispatch_native(msg)
-            return
-        if event == ev.ON_ROOM_LEFT and msg.wait.startswith("$") and not conn.is_client:
-            # neffos.js leaveAll() asks with _OnRoomLeft (PROTOCOL.md 5.4): treat as leave (D8).
-            await _answer_request(conn, msg.evolve(event=ev.ON_ROOM_LEAVE))
-            return
-        ns = conn.namespace(msg.namespace)
-        if ns is None:
-            if msg.wait:
-                conn.reply_error(msg, BAD_NAMESPACE)
-            return
-        if event in ev.LOCAL_ONLY_EVENTS:
-            logger.debug("%r: dropped system event %r from the wire", conn, event)
-            if msg.wait:
-                conn.reply_error(msg, INVALID_PAYLOAD)
-            return
-        if msg.room and msg.room not in ns.rooms:
-            if msg.wait:
-                conn.reply_error(msg, BAD_ROOM)
-            return
-        await ns.dispatch(msg)
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        logger.exception("%r: failed to handle %r", conn, msg)
-        if msg.wait and conn.answered != msg.wait:
-            conn.reply_error(msg, "internal error")
+def dispatch(conn: Conn, msg: Message) -> Awaitable[None] | None:
+    """Route *msg*, which arrived on *conn*: give the work to await (a handler, a request),
+    or ``None`` when it was answered (or dropped) at once.
+
+    A plain function, not a coroutine: one coroutine less on every message's path.
+    """
+    event = msg.event
+    if event in ev.WIRE_REQUESTS:
+        return _answer_request(conn, msg)
+    if msg.is_native:
+        ns = conn.namespace("")
+        return ns.dispatch_native(msg) if ns is not None else None
+    if event == ev.ON_ROOM_LEFT and msg.wait.startswith("$") and not conn.is_client:
+        # neffos.js leaveAll() asks with _OnRoomLeft (PROTOCOL.md 5.4): treat as leave (D8).
+        return _answer_request(conn, msg.evolve(event=ev.ON_ROOM_LEAVE))
+    ns = conn.namespace(msg.namespace)
+    if ns is None:
+        if msg.wait:
+            conn.reply_error(msg, BAD_NAMESPACE)
+        return None
+    if event in ev.LOCAL_ONLY_EVENTS:
+        logger.debug("%r: dropped system event %r from the wire", conn, event)
+        if msg.wait:
+            conn.reply_error(msg, INVALID_PAYLOAD)
+        return None
+    if msg.room and msg.room not in ns.rooms:
+        if msg.wait:
+            conn.reply_error(msg, BAD_ROOM)
+        return None
+    return ns.dispatch(msg)
 
 
 async def _answer_request(conn: Conn, msg: Message) -> None:

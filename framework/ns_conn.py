@@ -213,7 +213,8 @@ class NSConn:
             await self.fire_quietly(msg.event, msg)
             return
         conn = self.conn
-        entry = self._table.lookup(msg.event)
+        table = self._table
+        entry = table.entries.get(msg.event) or table.on_any
         if entry is None:
             if msg.wait:
                 conn.reply_error(msg, f"unknown event {msg.event!r}")
@@ -222,7 +223,7 @@ class NSConn:
             result = entry.handler(self, msg)
             if entry.is_async or inspect.isawaitable(result):
                 result = await result
-            body = reply_body(result)
+            body = result if type(result) is bytes else reply_body(result)
         except Exception as exc:
             logger.debug("%r: %s handler raised", self, msg.event, exc_info=True)
             conn.reply_error(msg, error_text(exc))

@@ -41,6 +41,11 @@ def _is_utf8(body: bytes) -> bool:
     return True
 
 
+_SHORT_TEXT = [bytes((0x81, n)) for n in range(126)]
+_SHORT_BINARY = [bytes((0x82, n)) for n in range(126)]
+"""Prebuilt headers of the short frames (payload under 126 bytes) a server writes."""
+
+
 class Frame:
     """One encoded websocket data frame, shared by every recipient of a broadcast."""
 
@@ -63,7 +68,7 @@ class Frame:
             n = len(self.payload)
             first = 0x81 if self.text else 0x82
             if n < 126:
-                header = bytes((first, n))
+                header = (_SHORT_TEXT if self.text else _SHORT_BINARY)[n]
             elif n < 65536:
                 header = struct.pack("!BBH", first, 126, n)
             else:
@@ -91,13 +96,14 @@ def encode_fields(
     An error text that is empty becomes ``"error"`` (an empty one reads as success, D6).
     A body that is not valid UTF-8 goes in a binary frame, never a broken text frame (D21).
     """
+    if ";" in namespace or ";" in room or ";" in event:
+        namespace, room, event = escape(namespace), escape(room), escape(event)
     if err is not None:
-        header = f"{wait};{escape(namespace)};{escape(room)};{escape(event)};1;0;"
+        header = f"{wait};{namespace};{room};{event};1;0;"
         body = (err or "error").encode()
     else:
-        header = f"{wait};{escape(namespace)};{escape(room)};{escape(event)};0;0;"
-    payload = header.encode() + body
-    return Frame(payload, not binary and _is_utf8(body))
+        header = f"{wait};{namespace};{room};{event};0;0;"
+    return Frame(header.encode() + body, not binary and (body.isascii() or _is_utf8(body)))
 
 
 def encode(msg: Message) -> Frame:
@@ -132,41 +138,33 @@ def decode(data: str | bytes, *, allow_native: bool = False) -> Message | None:
     """
     if not data:
         return None
-    binary = type(data) is not str
-    try:
-        if binary:
-            assert isinstance(data, bytes)
-            raw = data
-            parts_b = raw.split(b";", 6)
-            if len(parts_b) != 7:
-                return _native(raw, binary) if allow_native else None
+    if type(data) is str:
+        parts = data.split(";", 6)
+        if len(parts) != 7:
+            return _native(data.encode(), False) if allow_native else None
+        wait, ns, room, event, is_err, noop, text_body = parts
+        body = text_body.encode()
+        binary = False
+        escaped = "@%!" in data  # a cheap test for all three names (the body may give a false hit)
+    else:
+        assert isinstance(data, bytes)
+        parts_b = data.split(b";", 6)
+        if len(parts_b) != 7:
+            return _native(data, True) if allow_native else None
+        try:
             wait, ns, room, event, is_err, noop = (p.decode() for p in parts_b[:6])
-            body = parts_b[6]
-        else:
-            assert isinstance(data, str)
-            parts = data.split(";", 6)
-            if len(parts) != 7:
-                return _native(data.encode(), binary) if allow_native else None
-            wait, ns, room, event, is_err, noop, text_body = parts
-            body = text_body.encode()
-    except UnicodeDecodeError:
-        return None
+        except UnicodeDecodeError:
+            return None
+        body = parts_b[6]
+        binary = True
+        escaped = True
+    if escaped:
+        ns, room, event = unescape(ns), unescape(room), unescape(event)
     err: str | None = None
     if is_err == "1" and body:
         err = body.decode(errors="replace")
         body = b""
-    return Message(
-        unescape(ns),
-        unescape(event),
-        body,
-        unescape(room),
-        err,
-        wait,
-        "",
-        binary,
-        False,
-        noop == "1",
-    )
+    return Message(ns, event, body, room, err, wait, "", binary, False, noop == "1")
 
 
 def _native(body: bytes, binary: bool) -> Message:
@@ -194,11 +192,13 @@ class Tokens:
     reply to an ask that timed out: it is dropped, never dispatched as a new event.
     """
 
-    __slots__ = ("_last", "_prefix")
+    __slots__ = ("_last", "_prefix", "first_chars")
 
     def __init__(self, prefix: str = "") -> None:
         self._prefix = prefix
         self._last = 0
+        self.first_chars = frozenset(prefix[:1] or "123456789")
+        """The characters our tokens can start with: a cheap test before `issued`."""
 
     def next(self) -> str:
         """Make a fresh token."""

@@ -58,9 +58,18 @@ def test_message_evolve_changes_only_given_fields() -> None:
     assert msg.evolve(wait="") == Message("d", "e", b"b")
 
 
-def test_message_is_frozen() -> None:
-    with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        Message().event = "x"  # type: ignore[misc]
+def test_message_is_a_value_equal_by_its_fields() -> None:
+    assert Message("d", "e", b"b", wait="$1") == Message("d", "e", "b", wait="$1")
+    assert Message("d", "e", b"b") != Message("d", "e", b"b", room="r")
+
+
+def test_message_evolve_leaves_the_original_unchanged() -> None:
+    original = Message("d", "e", b"b", wait="$1")
+
+    changed = original.evolve(wait="", body=b"c")
+
+    assert (original.wait, original.body) == ("$1", b"b")
+    assert (changed.wait, changed.body, changed.event) == ("", b"c", "e")
 
 
 def test_message_repr_shows_set_fields_only() -> None:
