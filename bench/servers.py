@@ -18,6 +18,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from aioneffos.controllers import Controller, event_exact_matcher
+from aioneffos.di import Application
 from aioneffos.framework import Message, NSConn, Server, handler, setup
 
 KINDS: dict[str, Callable[[], web.Application]] = {}
@@ -102,6 +104,38 @@ def neffos_app() -> web.Application:
         return msg.body
 
     return _neffos_app({"default": {"echo": echo}})
+
+
+class Counter:
+    """A per-event dependency of the ``mvc`` kind: a fresh one for every event."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+class EchoController(Controller):
+    """The ``mvc`` kind's controller: an ``On*`` method with an event-scope dependency."""
+
+    namespace = "default"
+
+    async def OnEcho(self, msg: Message, counter: Counter) -> bytes:
+        counter.value += 1
+        return msg.body
+
+
+@kind("mvc")
+def mvc_app() -> web.Application:
+    """An ``On*`` controller method with an event-scope dependency (DESIGN.md section 7)."""
+    app = web.Application()
+    mvc = Application(app, "/ws")
+    mvc.register(Counter)
+    # The load generator asks the event "echo", as it does the other kinds.
+    mvc.handle_websocket(EchoController).set_event_matcher(event_exact_matcher({"OnEcho": "echo"}))
+    server = Server(mvc, ping_interval=None)
+    mvc.router.add_get("/", handler(server))
+    app.router.add_get("/stats", stats)
+    setup(app, server)
+    return app
 
 
 def main() -> None:
