@@ -77,8 +77,8 @@ def raw_app() -> web.Application:
     return app
 
 
-def _neffos_app(namespaces: Any) -> web.Application:
-    server = Server(namespaces, ping_interval=None)
+def _control_routes(app: web.Application, server: Server) -> None:
+    """Add ``/stats`` and ``/broadcast`` (one `Server.broadcast` to namespace "default")."""
 
     async def broadcast(request: web.Request) -> web.Response:
         body = b"x" * int(request.query.get("size", "32"))
@@ -88,11 +88,16 @@ def _neffos_app(namespaces: Any) -> web.Application:
             {"seconds": time.perf_counter() - started, "sent": len(server.namespace_connections("default"))}
         )
 
-    app = web.Application()
-    app.router.add_get("/ws", handler(server))
     app.router.add_get("/stats", stats)
     app.router.add_get("/broadcast", broadcast)
     setup(app, server)
+
+
+def _neffos_app(namespaces: Any) -> web.Application:
+    server = Server(namespaces, ping_interval=None)
+    app = web.Application()
+    app.router.add_get("/ws", handler(server))
+    _control_routes(app, server)
     return app
 
 
@@ -133,8 +138,7 @@ def mvc_app() -> web.Application:
     mvc.handle_websocket(EchoController).set_event_matcher(event_exact_matcher({"OnEcho": "echo"}))
     server = Server(mvc, ping_interval=None)
     mvc.router.add_get("/", handler(server))
-    app.router.add_get("/stats", stats)
-    setup(app, server)
+    _control_routes(app, server)
     return app
 
 
