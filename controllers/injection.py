@@ -19,21 +19,19 @@ dependency-injector.
 from __future__ import annotations
 
 import enum
-import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Protocol, TypeAlias
 
 import attrs
 from aiohttp import web
 
 from aioneffos.framework import Conn, Message, NSConn, Server, get_request
+from aioneffos.framework.ns_conn import Cleanup, run_cleanups
 
 from .errors import MissingDependencyError, ScopeMismatchError, type_name
 
 logger = logging.getLogger("aioneffos")
-
-Cleanup: TypeAlias = Callable[[], Awaitable[Any] | Any]
 
 
 class Scope(enum.Enum):
@@ -134,18 +132,6 @@ class EventContext(InjectionContext):
         """Run the deferred cleanups, last first; each failure is logged and the rest still run."""
         if self.cleanups:
             await run_cleanups(self.cleanups, f"event {self.message!r}")
-
-
-async def run_cleanups(cleanups: list[Cleanup], owner: str) -> None:
-    """Pop and run *cleanups* (sync or async), last first; log each failure and go on."""
-    while cleanups:
-        cleanup = cleanups.pop()
-        try:
-            result = cleanup()
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            logger.exception("%s: cleanup %r failed", owner, cleanup)
 
 
 Resolver: TypeAlias = Callable[[InjectionContext], Any]

@@ -27,7 +27,8 @@ from aioneffos.controllers import (
     ScopeMismatchError,
     framework_resolver,
 )
-from aioneffos.controllers.injection import Cleanup, is_awaitable, run_cleanups
+from aioneffos.controllers.injection import is_awaitable
+from aioneffos.framework.ns_conn import Cleanup, run_cleanups
 
 from .registrations import EMPTY, FactoryParameter, Kind, Registration
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -98,6 +98,7 @@ class Conn:
     _namespaces: dict[str, NSConn] = attrs.field(factory=dict, init=False)
     _waiters: dict[str, PendingReply] = attrs.field(factory=dict, init=False)
     _backlog: deque[Message] | None = attrs.field(default=None, init=False)
+    _early: deque[str | bytes] | None = attrs.field(default=None, init=False)
     _backlog_room: asyncio.Event | None = attrs.field(default=None, init=False)
     _reader: asyncio.Task[None] | None = attrs.field(default=None, init=False)
     _handler_task: asyncio.Task[Any] | None = attrs.field(default=None, init=False)
@@ -322,20 +323,25 @@ class Conn:
         text, binary = WSMsgType.TEXT, WSMsgType.BINARY
         try:
             while self._reader is me:
-                try:
-                    raw = await receive(read_timeout)
-                except TimeoutError:
-                    logger.info("closing %r: nothing read for %ss", self, read_timeout)
-                    await self.close(CLOSE_POLICY, "read timeout")
-                    break
-                kind = raw.type
-                if kind is not text and kind is not binary:
-                    if kind is WSMsgType.ERROR:
-                        logger.info("%r: socket error %s", self, raw.data)
-                    break
-                msg = decode_native(raw.data) if native_only else decode(raw.data, allow_native=allow_native)
+                early = self._early
+                if early:
+                    data = early.popleft()
+                else:
+                    try:
+                        raw = await receive(read_timeout)
+                    except TimeoutError:
+                        logger.info("closing %r: nothing read for %ss", self, read_timeout)
+                        await self.close(CLOSE_POLICY, "read timeout")
+                        break
+                    kind = raw.type
+                    if kind is not text and kind is not binary:
+                        if kind is WSMsgType.ERROR:
+                            logger.info("%r: socket error %s", self, raw.data)
+                        break
+                    data = raw.data
+                msg = decode_native(data) if native_only else decode(data, allow_native=allow_native)
                 if msg is None:
-                    logger.debug("%r: dropped invalid frame %.80r", self, raw.data)
+                    logger.debug("%r: dropped invalid frame %.80r", self, data)
                     continue
                 if msg.wait and self._waiters:
                     pending = self._waiters.pop(msg.wait, None)
@@ -370,25 +376,9 @@ class Conn:
             raise
         self._socket_ended()
 
-    async def handle_frame(self, data: str | bytes) -> None:
-        """Decode and handle one frame received outside the reader (frames sent before ``M``)."""
-        msg = decode_native(data) if self._native_only else decode(data, allow_native=self._allow_native)
-        if msg is None:
-            logger.debug("%r: dropped invalid frame %.80r", self, data)
-            return
-        pending = self._waiters.pop(msg.wait, None) if msg.wait else None
-        if pending is not None:
-            pending.resolve(msg)
-        elif not (msg.wait and self._tokens.issued(msg.wait)):
-            self._busy = True
-            self._handler_task = asyncio.current_task()
-            try:
-                await self._handle(msg)
-                if self._backlog:
-                    await self._handle_backlog()
-            finally:
-                self._busy = False
-                self._handler_task = None
+    def read_first(self, frames: Iterable[str | bytes]) -> None:
+        """Have the reader handle *frames* (received before the handshake) before the socket's."""
+        self._early = deque(frames)
 
     async def _hold(self, msg: Message) -> None:
         backlog = self._backlog

@@ -22,6 +22,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger("aioneffos")
 
 Cleanup = Callable[[], Awaitable[Any] | Any]
+"""Something to run when a scope ends: sync, or returning an awaitable."""
+
+
+async def run_cleanups(cleanups: list[Cleanup], owner: object) -> None:
+    """Pop and run *cleanups*, last first; log each failure (naming *owner*) and go on."""
+    while cleanups:
+        cleanup = cleanups.pop()
+        try:
+            result = cleanup()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("%s: cleanup %r failed", owner, cleanup)
 
 
 @attrs.define(eq=False, repr=False)
@@ -176,14 +189,7 @@ class NSConn:
 
     async def run_cleanups(self) -> None:
         """Run the deferred cleanups now; each failure is logged and the rest still run."""
-        while self._cleanups:
-            cleanup = self._cleanups.pop()
-            try:
-                result = cleanup()
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                logger.exception("%r: cleanup %r failed", self, cleanup)
+        await run_cleanups(self._cleanups, self)
 
     # -- handlers -------------------------------------------------------------
 

@@ -227,11 +227,12 @@ class Server:
         except TimeoutError:
             await conn.close(CLOSE_POLICY, "handshake timeout")
             return False
+        if early:
+            # Handled after the ack, before anything newer, by whichever task reads first.
+            conn.read_first(early)
         if not await self._run_on_connect(conn):
             return False
         conn.send_ack()
-        for data in early:
-            await conn.handle_frame(data)
         return True
 
     async def _accept_native(self, conn: Conn) -> bool:
