@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -65,3 +67,12 @@ def run(app: web.Application, host: str, port: int, *, what: str) -> None:
     except OSError as exc:  # most often: the port is taken
         reason = exc.strerror or exc
         raise SystemExit(f"cannot listen on {host}:{port}: {reason} (try another --port)") from None
+
+
+async def stdin_lines() -> AsyncIterator[str]:
+    """Yield the lines typed on stdin without blocking the event loop."""
+    reader = asyncio.StreamReader()
+    loop = asyncio.get_running_loop()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := await reader.readline():
+        yield line.decode().strip()

@@ -8,25 +8,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import sys
-from collections.abc import AsyncIterator
 
 from aioneffos.framework import Message, NSConn, RemoteError, WriteClosedError, dial
 from samples.basic.server import NAMESPACE
+from samples.common import stdin_lines
 
 
 async def on_notify(ns: NSConn, msg: Message) -> None:
     """Print what the server pushes with the ``notify`` event."""
     print(f"Server says: {msg.text}", flush=True)
-
-
-async def stdin_lines() -> AsyncIterator[str]:
-    """Yield the lines typed on stdin without blocking the event loop."""
-    reader = asyncio.StreamReader()
-    loop = asyncio.get_running_loop()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while line := await reader.readline():
-        yield line.decode().strip()
 
 
 async def main(url: str) -> None:

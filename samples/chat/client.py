@@ -9,11 +9,10 @@ import argparse
 import asyncio
 import contextlib
 import json
-import sys
-from collections.abc import AsyncIterator
 
 from aioneffos.framework import Events, Message, NSConn, dial
 from samples.chat.controller import NAMESPACE
+from samples.common import stdin_lines
 
 
 def show(message: dict[str, object]) -> None:
@@ -38,15 +37,6 @@ async def on_notice(ns: NSConn, msg: Message) -> None:
 
 
 EVENTS = Events({"OnHistory": on_history, "OnChat": on_chat, "OnNotice": on_notice})
-
-
-async def stdin_lines() -> AsyncIterator[str]:
-    """Yield the lines typed on stdin without blocking the event loop."""
-    reader = asyncio.StreamReader()
-    loop = asyncio.get_running_loop()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while line := await reader.readline():
-        yield line.decode().strip()
 
 
 async def main(url: str, name: str, room_name: str) -> None:

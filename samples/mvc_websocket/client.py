@@ -8,25 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
-from collections.abc import AsyncIterator
 
 from aioneffos.framework import Message, NSConn, dial
+from samples.common import stdin_lines
 from samples.mvc_websocket.app import NAMESPACE
 
 
 async def on_chat(ns: NSConn, msg: Message) -> None:
     """Print a chat message from another client."""
     print(f"<< {msg.text}", flush=True)
-
-
-async def stdin_lines() -> AsyncIterator[str]:
-    """Yield the lines typed on stdin without blocking the event loop."""
-    reader = asyncio.StreamReader()
-    loop = asyncio.get_running_loop()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while line := await reader.readline():
-        yield line.decode().strip()
 
 
 async def main(url: str) -> None:
