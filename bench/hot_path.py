@@ -44,6 +44,31 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
+async def serving(command: list[str], port: int, *, wait: float, stop: float) -> AsyncIterator[int]:
+    """Run a benchmark server *command* listening on *port*; give its pid once it answers.
+
+    Waits up to *wait* seconds for ``/stats`` to answer, and *stop* seconds for it to end.
+    """
+    proc = await asyncio.create_subprocess_exec(*command, stderr=asyncio.subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            deadline = asyncio.get_running_loop().time() + wait
+            while True:
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.get(f"{base}/stats") as resp:
+                        if resp.status == 200:
+                            break
+                if asyncio.get_running_loop().time() > deadline:
+                    raise RuntimeError(f"{' '.join(command)} did not start")
+                await asyncio.sleep(0.05)
+        yield proc.pid
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), stop)
+
+
+@contextlib.asynccontextmanager
 async def running(kind: str) -> AsyncIterator[str]:
     """Run server *kind* in its own process; give its base URL."""
     port = free_port()
@@ -52,22 +77,8 @@ async def running(kind: str) -> AsyncIterator[str]:
         # The server gets core 0 to itself and this load generator core 1, so one does not
         # steal the other's CPU between measurements.
         command = ["taskset", "-c", "0", *command]
-    proc = await asyncio.create_subprocess_exec(*command)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(200):
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with session.get(f"{base}/stats") as resp:
-                        if resp.status == 200:
-                            break
-                await asyncio.sleep(0.05)
-            else:
-                raise RuntimeError(f"server {kind} did not start")
-        yield base
-    finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 10)
+    async with serving(command, port, wait=10, stop=10):
+        yield f"http://127.0.0.1:{port}"
 
 
 async def server_stats(session: aiohttp.ClientSession, base: str) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.hot_path import free_port, open_client
+from bench.hot_path import free_port, open_client, serving
 
 
 @contextlib.asynccontextmanager
@@ -35,22 +35,8 @@ async def under_callgrind(kind: str, out: Path) -> AsyncIterator[tuple[str, int]
         "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
         sys.executable, "-m", "bench.servers", kind, "--port", str(port),
     ]  # fmt: skip
-    proc = await asyncio.create_subprocess_exec(*command, stderr=asyncio.subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(1200):
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with session.get(f"{base}/stats") as resp:
-                        if resp.status == 200:
-                            break
-                await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError(f"server {kind} did not start under valgrind")
-        yield base, proc.pid
-    finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 120)
+    async with serving(command, port, wait=120, stop=120) as pid:
+        yield f"http://127.0.0.1:{port}", pid
 
 
 async def control(pid: int, *args: str) -> None:
