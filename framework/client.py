@@ -14,7 +14,6 @@ from aiohttp import WSMsgType
 from . import events as ev
 from .conn import CLOSE_POLICY, Conn
 from .errors import ConnectionRefusedByPeerError, HandshakeError
-from .message import Message
 from .ns_conn import NSConn
 from .options import Options
 from .protocol import ACK_OK, ACK_REFUSED, ACK_REQUEST, Frame, Tokens
@@ -132,20 +131,12 @@ class _Dialer:
     async def _restore(self, conn: Conn, kept: dict[str, NSConn], rooms: dict[str, list[str]]) -> None:
         """Reconnect the namespaces and rooms we had, reusing the same `NSConn` objects."""
         for name, ns in kept.items():
-            local = Message(name, ev.ON_NAMESPACE_CONNECT, is_local=True)
             try:
-                await ns.fire(ev.ON_NAMESPACE_CONNECT, local)
-                await conn.ask(local)
-                conn.register(ns)
-                await ns.fire_quietly(
-                    ev.ON_NAMESPACE_CONNECTED, local.evolve(event=ev.ON_NAMESPACE_CONNECTED)
-                )
+                await conn.open_namespace(ns)
                 for room in rooms[name]:
                     await ns.join_room(room)
             except Exception as exc:
                 logger.warning("could not restore namespace %r after reconnecting: %s", name, exc)
-                if conn.namespace(name) is not ns:
-                    await ns.run_cleanups()
 
 
 async def dial(

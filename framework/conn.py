@@ -209,31 +209,29 @@ class Conn:
                 and msg.room not in ns.rooms
             ):
                 return False
-        if msg.wait:
-            self._answered = msg.wait
-        return self.send_frame(encode(msg), urgent=bool(msg.wait))
+        return self._answer(msg.wait, encode(msg))
 
     def reply(self, msg: Message, body: bytes) -> None:
         """Answer *msg* with *body*, reusing its token, names and frame type (D9)."""
-        wait = msg.wait
-        if wait:
-            self._answered = wait
-        if not self._closing:
-            frame = encode_fields(wait, msg.namespace, msg.room, msg.event, body, binary=msg.is_binary)
-            self._outbox.put(frame, urgent=bool(wait))
+        frame = encode_fields(msg.wait, msg.namespace, msg.room, msg.event, body, binary=msg.is_binary)
+        self._answer(msg.wait, frame)
 
     def reply_error(self, msg: Message, text: str) -> None:
         """Answer *msg* with an error reply carrying *text*."""
-        if msg.wait:
-            self._answered = msg.wait
         # Always text: neffos.js reads a binary error as "[object ArrayBuffer]".
-        frame = encode_fields(msg.wait, msg.namespace, msg.room, msg.event, b"", err=text)
-        self.send_frame(frame, urgent=bool(msg.wait))
+        self._answer(msg.wait, encode_fields(msg.wait, msg.namespace, msg.room, msg.event, b"", err=text))
 
     def reply_empty(self, wait: str) -> None:
         """Send the empty reply ``<wait>;;;;;;`` (the positive answer to a request)."""
-        self._answered = wait
-        self.send_frame(empty_reply(wait), urgent=True)
+        self._answer(wait, empty_reply(wait))
+
+    def _answer(self, wait: str, frame: Frame) -> bool:
+        """Send *frame*; when it answers an ask (*wait*), remember that and let it jump the queue."""
+        if wait:
+            self._answered = wait
+        if self._closing:
+            return False
+        return self._outbox.put(frame, urgent=bool(wait))
 
     def _slow_consumer(self) -> None:
         logger.warning("closing %r: outbound queue full (slow consumer)", self)
@@ -248,14 +246,10 @@ class Conn:
         `WriteClosedError` if the connection closes first, or the typed error of an
         error reply (`BadNamespaceError`, `RemoteError`, ...).
         """
-        token = self._tokens.next()
-        frame = encode_fields(token, msg.namespace, msg.room, msg.event, msg.body, binary=msg.is_binary)
-        return await self.ask_frame(token, frame, msg.event, timeout)
-
-    async def ask_frame(self, token: str, frame: Frame, event: str, timeout: float | None = None) -> Message:
-        """Send a frame already carrying *token* and await its reply; see `ask`."""
         if self.is_closed:
             raise WriteClosedError()
+        token = self._tokens.next()
+        frame = encode_fields(token, msg.namespace, msg.room, msg.event, msg.body, binary=msg.is_binary)
         pending = PendingReply(asyncio.get_running_loop().create_future())
         self._waiters[token] = pending
         try:
@@ -263,7 +257,7 @@ class Conn:
             # Urgent: an ask made while the peer's own ask is handled must not be held (D15).
             if not self.send_frame(frame, urgent=True):
                 raise WriteClosedError()
-            reply = await self.await_reply(pending, event, timeout)
+            reply = await self.await_reply(pending, msg.event, timeout)
         finally:
             self._waiters.pop(token, None)
         if reply.err is not None:
@@ -479,13 +473,18 @@ class Conn:
             raise WriteClosedError()
         if not self.is_client:
             self.send_ack()
-        ns = NSConn(self, namespace, table)
-        local = Message(namespace, ev.ON_NAMESPACE_CONNECT, is_local=True)
+        return await self.open_namespace(NSConn(self, namespace, table), timeout)
+
+    async def open_namespace(self, ns: NSConn, timeout: float | None = None) -> NSConn:
+        """Connect *ns* (new, or connected before a reconnection): our ``_OnNamespaceConnect``
+        first, then the peer's answer, then ``_OnNamespaceConnected``. On a refusal the
+        cleanups the hook deferred run and the error is raised."""
+        local = Message(ns.namespace, ev.ON_NAMESPACE_CONNECT, is_local=True)
         try:
             await ns.fire(ev.ON_NAMESPACE_CONNECT, local)
             await self.ask(local, timeout)
         except BaseException:
-            await ns.run_cleanups()  # what the hook deferred before the refusal still ends
+            await ns.run_cleanups()
             raise
         self.register(ns)
         await ns.fire_quietly(ev.ON_NAMESPACE_CONNECTED, local.evolve(event=ev.ON_NAMESPACE_CONNECTED))

@@ -73,10 +73,6 @@ class NoRecipientError(NeffosError, LookupError):
     """No connection matches a server ask (namespace, room and ``to``)."""
 
 
-class SlowConsumerError(NeffosError, BufferError):
-    """A peer stopped reading and its outbound queue is full."""
-
-
 _KNOWN: dict[str, type[NeffosError]] = {
     BAD_NAMESPACE: BadNamespaceError,
     BAD_ROOM: BadRoomError,

@@ -59,19 +59,17 @@ class NSConn:
 
     # -- sending --------------------------------------------------------------
 
-    def emit(self, event: str, body: object = b"") -> bool:
-        """Send *event* with *body* to the peer; return False if not connected (neffos ``Emit``)."""
-        return self._emit(event, body, binary=False)
+    def emit(self, event: str, body: object = b"", *, room: str = "", binary: bool = False) -> bool:
+        """Send *event* with *body* to the peer (in *room*, if given); False if not connected
+        (neffos ``Emit``; ``binary=True`` is ``EmitBinary``)."""
+        if self.conn.namespace(self.namespace) is not self:
+            return False
+        frame = encode_fields("", self.namespace, room, event, as_body(body), binary=binary)
+        return self.conn.send_frame(frame)
 
     def emit_binary(self, event: str, body: object) -> bool:
         """Send *event* in a binary frame (neffos ``EmitBinary``)."""
-        return self._emit(event, body, binary=True)
-
-    def _emit(self, event: str, body: object, *, binary: bool) -> bool:
-        if self.conn.namespace(self.namespace) is not self:
-            return False
-        frame = encode_fields("", self.namespace, "", event, as_body(body), binary=binary)
-        return self.conn.send_frame(frame)
+        return self.emit(event, body, binary=True)
 
     async def ask(self, event: str, body: object = b"", *, timeout: float | None = None) -> Message:
         """Ask the peer *event* and return its reply (neffos ``NSConn.Ask``).

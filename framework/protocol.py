@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 
+from .events import ON_NATIVE_MESSAGE
 from .message import Message
 
 ESCAPED_SEMICOLON = "@%!semicolon@%!"
@@ -18,7 +19,6 @@ ACK_OK = "A"
 """Prefix of the server's ack; the rest of the frame is the connection id."""
 ACK_REFUSED = "H"
 """Prefix of the server's refusal; the rest of the frame is the error text."""
-NATIVE_EVENT = "_OnNativeMessage"
 
 
 def escape(name: str) -> str:
@@ -168,7 +168,7 @@ def decode(data: str | bytes, *, allow_native: bool = False) -> Message | None:
 
 
 def _native(body: bytes, binary: bool) -> Message:
-    return Message("", NATIVE_EVENT, body, is_binary=binary, is_native=True)
+    return Message("", ON_NATIVE_MESSAGE, body, is_binary=binary, is_native=True)
 
 
 def decode_native(data: str | bytes) -> Message | None:
