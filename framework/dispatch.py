@@ -2,7 +2,7 @@
 
 Every failure becomes an answer to the peer, never a crash of its connection: a namespace
 not connected is `bad namespace`, a room not joined `bad room`, a local-only system event
-sent from the wire `invalid payload` (PROTOCOL.md D7, D8).
+sent from the wire `invalid payload` (D7, D8: docs/protocol.md#not-connected).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def dispatch(conn: Conn, msg: Message) -> Awaitable[None] | None:
         ns = conn.namespace("")
         return ns.dispatch_native(msg) if ns is not None else None
     if event == ev.ON_ROOM_LEFT and msg.wait.startswith("$") and not conn.is_client:
-        # neffos.js leaveAll() asks with _OnRoomLeft (PROTOCOL.md 5.4): treat as leave (D8).
+        # neffos.js leaveAll() asks with _OnRoomLeft (docs/protocol.md#leave-all): a leave (D8).
         return _answer_request(conn, msg.evolve(event=ev.ON_ROOM_LEAVE))
     ns = conn.namespace(msg.namespace)
     if ns is None:

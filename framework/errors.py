@@ -2,7 +2,7 @@
 
 The four texts neffos peers know (`bad namespace`, `bad room`, `write closed`,
 `invalid payload`) travel on the wire exactly as neffos writes them, so Go clients
-resolve them to their own typed errors (PROTOCOL.md section 2.6).
+resolve them to their own typed errors (docs/protocol.md#error-texts).
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ def resolve_remote_error(text: str) -> NeffosError:
 
 
 def error_text(exc: BaseException) -> str:
-    """Give the wire text for *exc*; never empty, as an empty text reads as success (D6)."""
+    """Give the wire text for *exc*; never empty, as an empty text reads as success
+    (docs/protocol.md#error-text-never-empty)."""
     text = str(exc)
     return text if text else type(exc).__name__

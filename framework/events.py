@@ -44,7 +44,7 @@ WIRE_REQUESTS = frozenset({ON_NAMESPACE_CONNECT, ON_NAMESPACE_DISCONNECT, ON_ROO
 """The system events that travel as requests; the other names are local hooks only."""
 
 LOCAL_ONLY_EVENTS = (SYSTEM_EVENTS - WIRE_REQUESTS) | {ON_ANY_EVENT, ON_NATIVE_MESSAGE}
-"""Names a peer must never fire from the wire (D8)."""
+"""Names a peer must never fire from the wire (docs/protocol.md#wire-system-events)."""
 
 
 def is_system_event(event: str) -> bool:

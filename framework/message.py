@@ -39,7 +39,7 @@ class Message:
 
     On the wire: ``wait``, ``namespace``, ``room``, ``event``, ``err``/``body`` and the
     frame type (``is_binary``). ``to``, ``is_local``, ``is_forced`` and ``is_native``
-    never travel (PROTOCOL.md section 6.8).
+    never travel (docs/protocol.md#local-fields).
 
     A value: equal by its fields; derive changed copies with `evolve`. It is not
     ``frozen=True`` only because a frozen attrs instance costs 1.5 us to build against

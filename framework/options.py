@@ -39,5 +39,6 @@ class Options:
     close_timeout: float = attrs.field(default=5.0, validator=_positive)
     """Seconds to wait for the peer's close frame and for queued frames to drain on close."""
     reply_to_unanswered_asks: bool = True
-    """Answer an ask whose handler returned nothing with the empty reply (D5); ``False``
+    """Answer an ask whose handler returned nothing with the empty reply
+    (docs/protocol.md#unanswered-asks); ``False``
     copies neffos's silence."""

@@ -41,7 +41,7 @@ class Outbox:
     While the peer's ask is being handled the outbox is *held*: urgent frames (the reply,
     and our own asks) go out, everything else waits until `release`. The reply to an ask is
     thus the next frame the peer reads, which the Go client needs when it asks from inside
-    an event callback (PROTOCOL.md 3.6, D15). Past ``limit`` held frames the hold is given
+    an event callback (D15: docs/protocol.md#reply-order). Past ``limit`` held frames the hold is given
     up rather than closing a peer that reads fine.
     """
 

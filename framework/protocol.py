@@ -2,7 +2,7 @@
 
 A message is seven fields joined by ``;``: wait, namespace, room, event, isError, isNoOp
 and body. Only namespace, room and event are escaped; the body is everything after the
-sixth separator and may itself contain ``;`` (PROTOCOL.md section 2).
+sixth separator and may itself contain ``;`` (docs/protocol.md#wire-format).
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def _native(body: bytes, binary: bool) -> Message:
 
 def decode_native(data: str | bytes) -> Message | None:
     """Decode a frame of a native-only connection: the whole frame is the body, even one
-    with six ``;`` (PROTOCOL.md 2.4 step 2, neffos ``shouldHandleOnlyNativeMessages``).
+    with six ``;`` (docs/protocol.md#native-only, neffos ``shouldHandleOnlyNativeMessages``).
 
     Return ``None`` for an empty frame.
     """

@@ -1,4 +1,6 @@
-"""neffos.js 0.1.34 against our server: binary frames and native messages (PROTOCOL.md 1.2, 2.7)."""
+"""neffos.js 0.1.34 against our server: binary frames and native messages.
+
+See docs/protocol.md#frame-types and docs/protocol.md#native-messages."""
 
 from __future__ import annotations
 
@@ -91,7 +93,8 @@ async def test_native_reply_reaches_neffos_js_in_the_seven_field_form(serve, dri
 
     assert await client.write_native("raw hello")
 
-    # neffos.js drops raw frames; only ";;;_OnNativeMessage;0;0;<body>" reaches it (2.7, D12).
+    # neffos.js drops raw frames; only ";;;_OnNativeMessage;0;0;<body>" reaches it
+    # (docs/protocol.md#native-messages).
     frame = await client.next_event("frame", lambda e: "native-echo" in str(e.data["data"]))
     assert (frame.data["data"], frame.data["binary"]) == (
         ";;;_OnNativeMessage;0;0;native-echo:raw hello",

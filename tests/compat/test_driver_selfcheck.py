@@ -1,6 +1,6 @@
 """Self-check of the neffos.js Node driver against a tiny hand-written neffos server.
 
-The fake server below speaks raw neffos frames (PROTOCOL.md §1.3, §2, §3.5) just well
+The fake server below speaks raw neffos frames (docs/protocol.md#wire-format) just well
 enough to prove that the harness drives the real neffos.js 0.1.34 correctly, before and
 independently of the real Python server.
 """
@@ -81,7 +81,8 @@ class FakeConn:
             await self.send(frame)
         elif event == "fail" and wait:
             await self.send(f"{wait};{ns};{room};fail;1;0;custom; failure")
-        elif event == "emptyerr" and wait:  # isError=1 without text: never do this (§11 D6)
+        elif event == "emptyerr" and wait:
+            # isError=1 without text: never do this (docs/protocol.md#error-text-never-empty)
             await self.send(f"{wait};{ns};{room};emptyerr;1;0;")
         elif event == "_OnNamespaceConnect" and wait and ns == "forbidden":
             await self.send(f"{wait};{ns};;_OnNamespaceConnect;1;0;not allowed")
@@ -125,7 +126,7 @@ class FakeNeffosServer:
         return self.conns[index]
 
     async def _endpoint(self, request: web.Request) -> web.StreamResponse:
-        if request.method == "HEAD":  # neffos.js reconnect probe (PROTOCOL.md §6.9)
+        if request.method == "HEAD":  # neffos.js reconnect probe (docs/protocol.md#reconnection)
             self.head_requests += 1
             return web.Response()
         ws = web.WebSocketResponse()
@@ -282,7 +283,7 @@ async def test_leave_all_resolves_at_once_and_sends_on_room_left(
 
     assert await client.leave_all("default") == LeaveResult(None, "null")
     assert await (await server.conn(0)).expect(lambda f: ";default;r2;_OnRoomLeft;0;0;" in str(f))
-    assert (await client.state()).namespaces == {"default": ["r2"]}  # PROTOCOL.md §5.4
+    assert (await client.state()).namespaces == {"default": ["r2"]}  # docs/protocol.md#leave-all
 
 
 async def test_connect_rejections_carry_their_text(client: NodeConn) -> None:
@@ -413,7 +414,7 @@ async def test_raw_value_behaviour_shows_the_non_error_return_quirk(
     conn = await server.conn(0)
 
     await conn.send("8;default;;raw;0;0;")
-    assert await conn.expect(lambda f: f == "8;default;;raw;1;0;undefined")  # PROTOCOL.md §2.3
+    assert await conn.expect(lambda f: f == "8;default;;raw;1;0;undefined")  # docs/protocol.md#neffos-js
 
 
 async def test_trace_reports_incoming_frames(server: FakeNeffosServer, driver: NodeDriver) -> None:

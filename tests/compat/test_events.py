@@ -1,4 +1,6 @@
-"""neffos.js 0.1.34 against our server: emit, ask, error replies and broadcasts (PROTOCOL.md 3, 6.1)."""
+"""neffos.js 0.1.34 against our server: emit, ask, error replies and broadcasts.
+
+See docs/protocol.md#asks and docs/protocol.md#broadcast."""
 
 from __future__ import annotations
 
@@ -80,7 +82,7 @@ async def test_ask_of_a_handler_returning_none_resolves_with_an_empty_body(
 
     answer = await client.ask("default", "quiet", "anyone?")
 
-    # The empty reply "<tok>;;;;;;" (D5): every field but the token is empty.
+    # The empty reply "<tok>;;;;;;" (docs/protocol.md#unanswered-asks): only the token is set.
     assert (answer.namespace, answer.room, answer.event, answer.body) == ("", "", "", "")
     assert (answer.is_error, answer.err) == (False, None)
     assert (await probe.next("quiet")).body == b"anyone?"
@@ -113,7 +115,7 @@ async def test_error_raised_for_a_plain_emit_fires_the_client_event_with_the_err
 
     assert await client.emit("default", "fail", "not an ask")
 
-    # Sent back with an empty wait, as neffos does (PROTOCOL.md 3.3 item 7).
+    # Sent back with an empty wait, as neffos does (docs/protocol.md#replies).
     msg = await client.wait_for("fail")
     assert (msg.is_error, msg.err, msg.wait, msg.namespace) == (True, "custom; failure", "", "default")
 

@@ -1,4 +1,6 @@
-"""neffos.js 0.1.34 against our server: the ``M`` / ``A<id>`` / ``H<text>`` handshake (PROTOCOL.md 1.3)."""
+"""neffos.js 0.1.34 against our server: the ``M`` / ``A<id>`` / ``H<text>`` handshake.
+
+See docs/protocol.md#handshake."""
 
 from __future__ import annotations
 
@@ -72,7 +74,7 @@ async def test_upgrade_refused_by_the_id_generator_rejects_dial_with_the_http_st
     url = await serve(Server({"default": {}}, id_generator=forbid))
 
     # A refused upgrade is a socket error for neffos.js: dial rejects with the `ws` ErrorEvent
-    # and, unlike an H refusal, a reconnecting client stops for good (PROTOCOL.md 6.9, D4).
+    # and, unlike an H refusal, a reconnecting client stops for good (docs/protocol.md#refusal).
     with pytest.raises(CommandError) as info:
         await driver.dial(url, {"default": {}}, reconnect=200)
     assert (info.value.message, info.value.error_type) == ("Unexpected server response: 403", "ErrorEvent")

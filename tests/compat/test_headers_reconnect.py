@@ -1,4 +1,6 @@
-"""Upgrade headers and neffos.js reconnection against our server (PROTOCOL.md 1.1, 6.9)."""
+"""Upgrade headers and neffos.js reconnection against our server.
+
+See docs/protocol.md#http-upgrade and docs/protocol.md#reconnection."""
 
 from __future__ import annotations
 

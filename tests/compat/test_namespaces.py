@@ -1,4 +1,6 @@
-"""neffos.js 0.1.34 against our server: namespace connect and disconnect (PROTOCOL.md 4.2, 4.4)."""
+"""neffos.js 0.1.34 against our server: namespace connect and disconnect.
+
+See docs/protocol.md#namespace-connect and docs/protocol.md#namespace-disconnect."""
 
 from __future__ import annotations
 
@@ -69,7 +71,7 @@ async def test_connect_to_namespace_the_client_lacks_is_refused_by_neffos_js(
     url = await serve(Server({"default": {}, "other": probe.events("_OnNamespaceConnect")}))
     client = await driver.dial(url, {"default": {}})
 
-    # neffos.js checks its own declarations first and sends nothing (PROTOCOL.md 4.2 step 1).
+    # neffos.js checks its own declarations first and sends nothing (docs/protocol.md#namespace-connect).
     with pytest.raises(CommandError) as info:
         await client.connect("other")
     assert (info.value.message, info.value.error_type) == ("bad namespace", "Error")
@@ -110,7 +112,8 @@ async def test_second_disconnect_resolves_to_bad_namespace_without_asking(
     await client.connect("default")
     await client.disconnect("default")
 
-    # neffos.js answers locally once the namespace is gone (PROTOCOL.md 9.2: resolves, never rejects).
+    # neffos.js answers locally once the namespace is gone: it resolves, never rejects
+    # (docs/protocol.md#neffos-js).
     assert await client.disconnect("default") == LeaveResult("bad namespace", "Error")
     assert len(probe.seen("_OnNamespaceDisconnect")) == 1
 
@@ -165,7 +168,7 @@ async def test_emit_read_with_the_connect_reply_is_dropped_by_neffos_js_on_node(
 
     await connect_in_one_read(driver, client, probe)
 
-    # Not in PROTOCOL.md 4.2: on Node, `ws` emits every message of one read in the same tick
+    # docs/protocol.md#neffos-js: on Node, `ws` emits every message of one read in the same tick
     # (allowSynchronousEvents defaults to true since websockets/ws#2221; 8.23 here), but
     # neffos.js registers the namespace in a promise continuation after the reply. The next
     # message of that read finds no namespace and is dropped silently, so a hook's emit (or

@@ -1,4 +1,6 @@
-"""neffos.js 0.1.34 against our server: joining, room messages, leaving (PROTOCOL.md 5)."""
+"""neffos.js 0.1.34 against our server: joining, room messages, leaving.
+
+See docs/protocol.md#rooms."""
 
 from __future__ import annotations
 
@@ -117,8 +119,8 @@ async def test_leave_all_makes_the_server_leave_every_room(serve, driver: NodeDr
     await client.join_room("default", "r1")
     await client.join_room("default", "r2")
 
-    # neffos.js resolves at once and asks with _OnRoomLeft (PROTOCOL.md 5.4); our server
-    # takes such an ask as a leave request (D8).
+    # neffos.js resolves at once and asks with _OnRoomLeft; our server
+    # takes such an ask as a leave request (docs/protocol.md#leave-all).
     assert await client.leave_all("default") == LeaveResult(None, "null")
 
     for room in ("r1", "r2"):
@@ -160,7 +162,7 @@ async def test_leave_of_a_room_the_server_already_left_resolves_to_null(
     leaves_before = len(probe.seen("_OnRoomLeave"))
 
     # "r1" is joined in neffos.js only, so this ask reaches a server that is not in the
-    # room: the empty reply (PROTOCOL.md 5.3) lets neffos.js finish the leave.
+    # room: the empty reply (docs/protocol.md#room-leave) lets neffos.js finish the leave.
     assert await client.leave_room("default", "r1") == LeaveResult(None, "null")
 
     assert (await client.state()).namespaces == {"default": []}
@@ -173,7 +175,7 @@ async def test_leave_of_a_room_never_joined_resolves_to_bad_room_in_neffos_js(
 ) -> None:
     client = await connected(driver, await serve(make_server(probe)))
 
-    # Checked locally, nothing is sent (PROTOCOL.md 5.3 step 1).
+    # Checked locally, nothing is sent (docs/protocol.md#room-leave).
     assert await client.leave_room("default", "ghost") == LeaveResult("bad room", "Error")
 
     await client.join_room("default", "real")  # handled after anything sent before it

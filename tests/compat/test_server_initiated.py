@@ -1,7 +1,7 @@
 """Our server drives neffos.js 0.1.34: asks, joins, leaves, connects and disconnects it.
 
-PROTOCOL.md 3.4 (server asks), 4.3 (server connect), 4.4 (server disconnect), 5.2 and
-5.3 (server join and leave).
+See docs/protocol.md#server-asks, docs/protocol.md#server-connect,
+docs/protocol.md#namespace-disconnect, docs/protocol.md#room-join and docs/protocol.md#room-leave.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ async def test_server_ask_resolves_with_the_client_reply(serve, driver: NodeDriv
     asked = await client.wait_for("question")
     assert (asked.body, asked.is_local) == ("how are you?", False)
     assert asked.wait is not None
-    assert asked.wait.isdigit()  # server tokens carry no "$" or "#" prefix (D19)
+    assert asked.wait.isdigit()  # server tokens carry no "$" or "#" prefix (docs/protocol.md#ask-tokens)
 
 
 async def test_server_ask_raises_the_error_the_client_answered(serve, driver: NodeDriver) -> None:
@@ -63,7 +63,7 @@ async def test_server_ask_unanswered_by_neffos_js_times_out(serve, driver: NodeD
     server = Server({"default": {}}, id_generator=counting_ids())
     client = await connected(driver, await serve(server), {"question": RECORD})
 
-    # A neffos.js handler returning nothing sends nothing back (PROTOCOL.md 3.4 item 2).
+    # A neffos.js handler returning nothing sends nothing back (docs/protocol.md#neffos-js).
     with pytest.raises(AskTimeoutError):
         await server_ns(server).ask("question", "hello?", timeout=0.3)
 
@@ -107,7 +107,7 @@ async def test_server_join_fires_the_client_join_events(serve, driver: NodeDrive
     assert (join.room, join.is_local, joined.room, joined.is_local) == ("srv;room", False, "srv;room", False)
     assert (await client.state()).namespaces == {"default": ["srv;room"]}
     hook = await probe.next("_OnRoomJoin")
-    assert (hook.room, hook.is_local) == ("srv;room", True)  # the server's own hook runs first (D11)
+    assert (hook.room, hook.is_local) == ("srv;room", True)  # docs/protocol.md#server-join-order
     assert list(ns.rooms) == ["srv;room"]
     assert room.emit("news", "for the room")
     news = await client.wait_for("news")
@@ -145,7 +145,7 @@ async def test_server_connect_from_on_connect_lets_the_client_emit_at_once(
 
     client = await driver.dial(await serve(server), {"default": {}})
 
-    assert client.id == "conn-1"  # A<id> went out before the connect request (D3)
+    assert client.id == "conn-1"  # A<id> went out first (docs/protocol.md#on-connect)
     connected_event = await client.wait_for("_OnNamespaceConnected")
     assert (connected_event.namespace, connected_event.is_local) == ("default", False)
     assert await client.emit("default", "chat", "right away")

@@ -238,7 +238,8 @@ async def test_native_only_mode_server_write_is_raw(serve: Serve, raw: RawConnec
 
 async def test_native_handler_beside_namespaces_gets_seven_field_form(serve: Serve, raw: RawConnect) -> None:
     # Not native-only: the peer handshakes, connects "" and native data travels as
-    # ";;;_OnNativeMessage;0;0;<body>" (vector 29), never raw (D12).
+    # ";;;_OnNativeMessage;0;0;<body>" (vector 29), never raw
+    # (docs/protocol.md#native-messages).
     got = Inbox()
 
     def on_native(ns: NSConn, msg: Message) -> bytes:

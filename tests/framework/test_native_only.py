@@ -1,4 +1,6 @@
-"""Native messages: every frame of a native-only peer is native; broadcasts reach them raw (D12)."""
+"""Native messages: every frame of a native-only peer is native; broadcasts reach them raw.
+
+See docs/protocol.md#native-only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The answer to a peer's ask is the next frame that peer reads (PROTOCOL.md 3.6, D15).
+"""The answer to a peer's ask is the next frame that peer reads (docs/protocol.md#reply-order).
 
 The Go client, asking from inside an event callback, takes the very next frame as the
 reply; a broadcast or emit made by the handler before it answers must therefore wait.

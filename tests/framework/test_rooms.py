@@ -144,7 +144,7 @@ async def test_leave_all_leaves_every_room_on_both_sides(serve: Serve, clients: 
 
 
 async def test_leave_all_with_neffos_js_room_left_shim_is_answered(serve: Serve, raw: RawConnect) -> None:
-    # neffos.js leaveAll() asks with _OnRoomLeft (PROTOCOL.md 5.4); D8 treats it as a leave.
+    # neffos.js leaveAll() asks with _OnRoomLeft; we take it as a leave (docs/protocol.md#leave-all).
     left = Inbox()
     server = room_server(_OnRoomLeft=lambda ns, msg: left.put((msg.room, list(ns.rooms))))
     peer = await raw(await serve(server))
@@ -195,7 +195,8 @@ async def test_server_join_sends_exact_request_and_adds_room(serve: Serve, raw: 
 
 
 async def test_server_join_runs_server_hook_before_asking_client(serve: Serve, raw: RawConnect) -> None:
-    # D11: the server's _OnRoomJoin runs first (is_local=True) and may refuse without asking.
+    # The server's _OnRoomJoin runs first (is_local=True) and may refuse without asking
+    # (docs/protocol.md#server-join-order).
     def refuse(ns: NSConn, msg: Message) -> None:
         raise PermissionError("local says no")
 

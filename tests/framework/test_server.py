@@ -195,7 +195,7 @@ async def test_on_connect_server_initiated_connect_sends_ack_first(serve: Serve,
 
 
 async def test_on_connect_raising_after_ack_closes_1008_with_text(serve: Serve, raw: RawConnect) -> None:
-    # D3: once A went out (a server-initiated connect), a refusal can only close.
+    # docs/protocol.md#on-connect: once A went out (a server-initiated connect), a refusal can only close.
     async def on_connect(conn: Conn) -> None:
         conn.send_ack()
         raise PermissionError("changed my mind")

@@ -42,7 +42,7 @@ async def test_basic_bad_dates_get_error_replies_and_a_notify(start_sample: Star
             with pytest.raises(RemoteError) as caught:
                 await v1.ask("workday", "nope")
             errors.append(caught.value.text)
-        # The 4th miss also emits "notify"; a reply may overtake it (replies go first, D15).
+        # The 4th miss also emits "notify"; a reply may overtake it (docs/protocol.md#reply-order).
         async with asyncio.timeout(TIMEOUT):
             nudge = await notified
     finally:
