@@ -65,11 +65,11 @@ async def run_node(port: int, exchange_url: str) -> None:
 
     exchange: Any = LocalExchange()
     if exchange_url.startswith("redis"):
-        from aioneffos.framework.exchange_redis import RedisExchange
+        from aioneffos.framework.scaleout import RedisExchange
 
         exchange = RedisExchange(exchange_url)
     elif exchange_url.startswith("nats"):
-        from aioneffos.framework.exchange_nats import NATSExchange
+        from aioneffos.framework.scaleout import NATSExchange
 
         exchange = NATSExchange(exchange_url)
 

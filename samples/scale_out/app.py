@@ -16,7 +16,7 @@ from aioneffos.framework import (
     handler,
     setup,
 )
-from aioneffos.framework.exchange_bus import BusExchange
+from aioneffos.framework.scaleout import BusExchange
 from samples.common import add_neffos_js, page
 
 from . import PAGE
@@ -33,11 +33,11 @@ def exchange_from_url(url: str, **options: Any) -> Exchange:
         return LocalExchange()
     scheme = url.split("://", 1)[0].lower()
     if scheme in ("redis", "rediss", "unix"):
-        from aioneffos.framework.exchange_redis import RedisExchange
+        from aioneffos.framework.scaleout import RedisExchange
 
         return RedisExchange(url, **options)
     if scheme in ("nats", "tls"):
-        from aioneffos.framework.exchange_nats import NATSExchange
+        from aioneffos.framework.scaleout import NATSExchange
 
         return NATSExchange(url, **options)
     raise ValueError(f"unknown exchange URL {url!r}: use redis://host:port or nats://host:port")

@@ -7,12 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aioneffos.framework import Exclusion, Message
-from aioneffos.framework.bus import (
+from aioneffos.framework.scaleout.envelope import (
     VERSION,
     Channels,
     Envelope,
+    EnvelopeKind,
     IncompatibleEnvelopeError,
-    Kind,
     channel_token,
     decode,
     encode,
@@ -22,7 +22,7 @@ from aioneffos.framework.bus import (
 
 def test_encode_writes_version_byte_json_header_newline_and_raw_body() -> None:
     env = Envelope(
-        Kind.PUBLISH,
+        EnvelopeKind.PUBLISH,
         "node1",
         Message("chat", "say", b"hi;\n\xff", room="lobby", to="u1"),
         Exclusion("node1.7", "u2"),
@@ -35,12 +35,12 @@ def test_encode_writes_version_byte_json_header_newline_and_raw_body() -> None:
 
 
 def test_encode_leaves_out_empty_fields() -> None:
-    assert encode(Envelope(Kind.BYE, "n")) == b'\x01{"k":"bye","o":"n"}\n'
+    assert encode(Envelope(EnvelopeKind.BYE, "n")) == b'\x01{"k":"bye","o":"n"}\n'
 
 
 def test_decode_round_trips_a_reply_with_error_and_binary_flag() -> None:
     env = Envelope(
-        Kind.REPLY,
+        EnvelopeKind.REPLY,
         "node2",
         Message("chat", "poke", b"", err="bad room", is_binary=True),
         token="42",
@@ -51,9 +51,9 @@ def test_decode_round_trips_a_reply_with_error_and_binary_flag() -> None:
 
 
 def test_decode_round_trips_close_count_and_ask_fields() -> None:
-    close = Envelope(Kind.CLOSE, "n", Message(to="u1"), code=4000, reason="kicked")
-    count = Envelope(Kind.COUNT, "n", token="7", asker="m", count=12)
-    ask = Envelope(Kind.ASK, "n", Message("chat", "poke", b"x", to="u1"), token="8", ttl_ms=2500)
+    close = Envelope(EnvelopeKind.CLOSE, "n", Message(to="u1"), code=4000, reason="kicked")
+    count = Envelope(EnvelopeKind.COUNT, "n", token="7", asker="m", count=12)
+    ask = Envelope(EnvelopeKind.ASK, "n", Message("chat", "poke", b"x", to="u1"), token="8", ttl_ms=2500)
 
     assert [decode(encode(e)) for e in (close, count, ask)] == [close, count, ask]
 
@@ -71,7 +71,7 @@ def test_decode_round_trips_any_published_message(
     namespace: str, room: str, event: str, body: bytes, binary: bool, exclude_key: str, exclude_id: str
 ) -> None:
     env = Envelope(
-        Kind.PUBLISH,
+        EnvelopeKind.PUBLISH,
         "origin",
         Message(namespace, event, body, room, is_binary=binary),
         Exclusion(exclude_key, exclude_id),
@@ -81,11 +81,11 @@ def test_decode_round_trips_any_published_message(
 
 
 def test_head_prefix_starts_every_envelope_of_that_kind_and_origin() -> None:
-    mine = encode(Envelope(Kind.PUBLISH, "node1", Message("chat", "x", b"y")))
-    bare = encode(Envelope(Kind.PUBLISH, "node1"))
-    other = encode(Envelope(Kind.PUBLISH, "node12", Message("chat", "x")))
+    mine = encode(Envelope(EnvelopeKind.PUBLISH, "node1", Message("chat", "x", b"y")))
+    bare = encode(Envelope(EnvelopeKind.PUBLISH, "node1"))
+    other = encode(Envelope(EnvelopeKind.PUBLISH, "node12", Message("chat", "x")))
 
-    prefix = head_prefix(Kind.PUBLISH, "node1")
+    prefix = head_prefix(EnvelopeKind.PUBLISH, "node1")
 
     assert (mine.startswith(prefix), other.startswith(prefix), bare.startswith(prefix)) == (
         True,
@@ -97,7 +97,7 @@ def test_head_prefix_starts_every_envelope_of_that_kind_and_origin() -> None:
 def test_decode_ignores_header_keys_it_does_not_know() -> None:
     data = b'\x01{"k":"pub","o":"n","ns":"chat","e":"chat","future":[1,2]}\nbody'
 
-    assert decode(data) == Envelope(Kind.PUBLISH, "n", Message("chat", "chat", b"body"))
+    assert decode(data) == Envelope(EnvelopeKind.PUBLISH, "n", Message("chat", "chat", b"body"))
 
 
 def test_decode_refuses_another_version_and_names_it() -> None:

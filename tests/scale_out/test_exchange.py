@@ -26,14 +26,12 @@ from aioneffos.framework import (
     NSConn,
     RemoteError,
     Server,
-    bus,
     dial,
 )
-from aioneffos.framework.bus import Envelope, Kind
-from aioneffos.framework.bus_session import Link
-from aioneffos.framework.exchange_bus import BusExchange
-from aioneffos.framework.exchange_nats import NATSExchange
-from aioneffos.framework.exchange_redis import RedisExchange
+from aioneffos.framework.scaleout import BusExchange, Link, LinkSettings, NATSExchange, RedisExchange
+from aioneffos.framework.scaleout.envelope import Envelope, EnvelopeKind, encode
+from aioneffos.framework.scaleout.nats import NATSLink
+from aioneffos.framework.scaleout.redis import RedisLink
 from tests.scale_out.processes import WAIT_TIMEOUT, Broker
 
 pytestmark = pytest.mark.broker
@@ -294,7 +292,7 @@ async def test_bus_message_of_another_version_is_logged_once_and_skipped(
     channel = b.exchange.channels.namespace("chat")
     caplog.set_level(logging.WARNING, "aioneffos.exchange")
 
-    valid = bus.encode(Envelope(Kind.PUBLISH, "other-node", Message("chat", "news", b"still fine")))
+    valid = encode(Envelope(EnvelopeKind.PUBLISH, "other-node", Message("chat", "news", b"still fine")))
     bad = [b'\x07{"k":"pub"}\nfrom the future', b"\x07again", b"\x01not json\n"]
 
     await publish_raw(broker, channel, [*bad, valid])
@@ -362,23 +360,21 @@ async def connect_unsynced(node: InNode, user: str) -> Client:
 
 
 async def test_a_link_failing_with_an_unexpected_error_is_replaced(broker: Broker, serve: Serve) -> None:
-    base = RedisExchange if broker.kind == "redis" else NATSExchange
+    real_link = RedisLink if broker.kind == "redis" else NATSLink
+    made: list[Link] = []
 
-    class FirstLinkBreaks(base):  # type: ignore[misc, valid-type]
-        broken = False
+    def first_link_breaks(settings: LinkSettings) -> Link:
+        link = real_link(broker.url, settings)
+        if not made:
 
-        def make_link(self) -> Link:
-            link = super().make_link()
-            if not self.broken:
-                self.broken = True
+            async def publish(batch: Any) -> Any:
+                raise RuntimeError("injected fault")
 
-                async def publish(batch: Any) -> Any:
-                    raise RuntimeError("injected fault")
+            link.publish = publish  # type: ignore[method-assign]
+        made.append(link)
+        return link
 
-                link.publish = publish  # type: ignore[method-assign]
-            return link
-
-    exchange = FirstLinkBreaks(broker.url, reconnect_delay=0.05, beat_interval=1.0)
+    exchange = BusExchange(first_link_breaks, broker.url, reconnect_delay=0.05, beat_interval=1.0)
     health: asyncio.Queue[bool] = asyncio.Queue()
     exchange.add_health_listener(health.put_nowait)
     await serve(Server({"chat": {}}, exchange=exchange))

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from .bus_session import Link, OnCount, Outgoing, cancel_and_wait
-from .exchange_bus import BusExchange
+from .cluster import BusExchange
+from .link import LinkSettings, OnCount, Outgoing, cancel_and_wait, redacted_url
 
 logger = logging.getLogger("aioneffos.exchange")
 
@@ -21,23 +21,14 @@ ERROR_LOG_INTERVAL = 10.0
 """Seconds between two warnings about non-fatal NATS errors (a slow consumer repeats per message)."""
 
 
-def _redacted(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None and parts.username is None:
-        return url
-    host = parts.hostname or ""
-    netloc = "***@" + host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 class NATSLink:
     """One NATS connection of one node, publishing and subscribed, with "no echo"."""
 
-    def __init__(self, url: str, name: str, connect_timeout: float, ping_interval: float) -> None:
+    def __init__(self, url: str, settings: LinkSettings) -> None:
         self._url = url
-        self._name = name
-        self._connect_timeout = connect_timeout
-        self._ping_interval = ping_interval
+        self._name = f"aioneffos:{settings.node}"
+        self._connect_timeout = settings.connect_timeout
+        self._ping_interval = settings.keepalive
         self._nc: Any = None
         self._subs: dict[str, Any] = {}
         self._on_envelope: Callable[[bytes], None] | None = None
@@ -171,13 +162,4 @@ class NATSExchange(BusExchange):
     """
 
     def __init__(self, url: str = "nats://127.0.0.1:4222", **options: Any) -> None:
-        self.url = url
-        super().__init__(**options)
-
-    def make_link(self) -> Link:
-        """Make an unopened `NATSLink`."""
-        return NATSLink(self.url, f"aioneffos:{self._node}", self.connect_timeout, self.beat_interval)
-
-    def describe(self) -> str:
-        """Give the NATS URL without credentials."""
-        return _redacted(self.url)
+        super().__init__(functools.partial(NATSLink, url), redacted_url(url), **options)

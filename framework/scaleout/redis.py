@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from .bus_session import Link, Outgoing, cancel_and_wait
-from .exchange_bus import BusExchange
+from .cluster import BusExchange
+from .link import LinkSettings, Outgoing, cancel_and_wait, redacted_url
 
 _CHUNK = 1000
 """Channels per SUBSCRIBE/UNSUBSCRIBE command (a reconnecting node may have many)."""
-
-
-def _redacted(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _chunks(channels: Collection[str]) -> list[list[str]]:
@@ -32,10 +23,10 @@ def _chunks(channels: Collection[str]) -> list[list[str]]:
 class RedisLink:
     """Two Redis connections of one node: one publishes (pipelined), one is subscribed."""
 
-    def __init__(self, url: str, name: str, connect_timeout: float) -> None:
+    def __init__(self, url: str, settings: LinkSettings) -> None:
         self._url = url
-        self._name = name
-        self._connect_timeout = connect_timeout
+        self._name = f"aioneffos:{settings.node}"
+        self._connect_timeout = settings.connect_timeout
         self._pub: Any = None
         self._sub: Any = None
         self._pubsub: Any = None
@@ -155,13 +146,4 @@ class RedisExchange(BusExchange):
     """
 
     def __init__(self, url: str = "redis://127.0.0.1:6379/0", **options: Any) -> None:
-        self.url = url
-        super().__init__(**options)
-
-    def make_link(self) -> Link:
-        """Make an unopened `RedisLink`."""
-        return RedisLink(self.url, f"aioneffos:{self._node}", self.connect_timeout)
-
-    def describe(self) -> str:
-        """Give the Redis URL without its password."""
-        return _redacted(self.url)
+        super().__init__(functools.partial(RedisLink, url), redacted_url(url), **options)

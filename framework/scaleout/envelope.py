@@ -1,6 +1,6 @@
 """The bus format of the scale-out exchanges: versioned envelopes and channel names.
 
-Every message between nodes is one envelope, never pickle::
+Every message between nodes is one envelope, never pickle (docs/protocol.md#bus-envelope)::
 
     envelope = VERSION (1 byte, 0x01) + header + b"\\n" + body
     header   = a compact JSON object in ASCII (so it holds no raw newline)
@@ -13,7 +13,8 @@ node (required), ``t`` token and ``q`` asking node (asks, replies and counts cor
 ``err`` error text, ``n`` a connection count, ``code``/``why`` a close code and reason,
 ``ttl`` the milliseconds an ask may take. Unknown keys are ignored, so version 1 can
 grow; a new major layout gets a new version byte, and `decode` refuses what it does
-not know with `IncompatibleEnvelopeError`, which the receiver logs and skips.
+not know with `IncompatibleEnvelopeError`, which the receiver logs and skips
+(docs/protocol.md#bus-versions).
 """
 
 from __future__ import annotations
@@ -24,16 +25,16 @@ from typing import Any
 
 import attrs
 
-from .exchange import NO_EXCLUSION, Exclusion
-from .message import Message
+from ..exchange import NO_EXCLUSION, Exclusion
+from ..message import Message
 
 VERSION = 1
 """The envelope layout this module writes and reads."""
 _VERSION_BYTE = bytes((VERSION,))
 
 
-class Kind:
-    """Envelope kinds (the ``k`` header)."""
+class EnvelopeKind:
+    """Envelope kinds (the ``k`` header; docs/protocol.md#bus-kinds)."""
 
     PUBLISH = "pub"
     """A broadcast or ``to=`` send: deliver to matching local connections."""

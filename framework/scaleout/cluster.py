@@ -1,14 +1,14 @@
-"""`BusExchange`: scale-out over a pub/sub broker; `RedisExchange` and `NATSExchange` plug in a `Link`.
+"""`BusExchange`: scale-out over a pub/sub broker, given a way to make a `Link` to it.
 
 One broker link per node (`BusSession`), never one per websocket client. The node
 subscribes to the channels it has local recipients for (namespaces, rooms, connection
-ids; see `bus.Channels`) plus its own node channel and the cluster channel. Broadcasts
+ids; see `Channels`) plus its own node channel and the cluster channel. Broadcasts
 are delivered locally at once and published once for the other nodes, which deliver
 with `Server.deliver` (encoded once). Asks carry the asking node and its token, and
-answers come back on that node's channel. Nodes announce themselves on the cluster
-channel (presence), which `count_connections` relies on. While the broker is away,
-local traffic goes on and what other nodes should have received is dropped (pub/sub is
-at-most-once) and counted in `BusExchange.dropped`.
+answers come back on that node's channel (docs/protocol.md#cluster-asks). Nodes announce
+themselves on the cluster channel (presence), which `count_connections` relies on. While
+the broker is away, local traffic goes on and what other nodes should have received is
+dropped (pub/sub is at-most-once) and counted in `BusExchange.dropped`.
 """
 
 from __future__ import annotations
@@ -17,14 +17,11 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Collection, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from . import bus
-from .bus import Envelope, Kind
-from .bus_session import BusSession, HealthListener, Link
-from .conn import CLOSE_NORMAL
-from .errors import (
+from ..conn import CLOSE_NORMAL
+from ..errors import (
     AskTimeoutError,
     NeffosError,
     NoRecipientError,
@@ -32,15 +29,19 @@ from .errors import (
     error_text,
     resolve_remote_error,
 )
-from .exchange import Exclusion
-from .message import Message
+from ..exchange import Exclusion
+from ..message import Message
+from . import envelope
+from .envelope import Envelope, EnvelopeKind
+from .link import BusSession, HealthListener, Link, LinkSettings
 
 if TYPE_CHECKING:
-    from .server import Server
+    from ..server import Server
 
 logger = logging.getLogger("aioneffos.exchange")
 
-__all__ = ["BusExchange", "Link"]
+LinkFactory = Callable[[LinkSettings], Link]
+"""Makes a new, unopened link to the broker (called for every connect attempt)."""
 
 
 class _AskGather:
@@ -120,17 +121,19 @@ class _CountGather:
 
 
 class BusExchange:
-    """An `Exchange` over a pub/sub broker; subclasses say how to make a `Link`.
+    """An `Exchange` over a pub/sub broker, whose links *make_link* makes.
 
-    *prefix* namespaces the channels (several apps can share a broker). Reconnection
-    waits *reconnect_delay* seconds, doubling up to *reconnect_max* (with jitter).
-    Every *beat_interval* seconds the node announces itself and checks the link; a node
-    silent for three intervals is forgotten. At most *max_pending* messages wait for the
-    broker; more are dropped.
+    *broker* names the broker in logs (a URL without credentials). *prefix* namespaces
+    the channels (several apps can share a broker). Reconnection waits *reconnect_delay*
+    seconds, doubling up to *reconnect_max* (with jitter). Every *beat_interval* seconds
+    the node announces itself and checks the link; a node silent for three intervals is
+    forgotten. At most *max_pending* messages wait for the broker; more are dropped.
     """
 
     def __init__(
         self,
+        make_link: LinkFactory,
+        broker: str,
         *,
         prefix: str = "aioneffos",
         reconnect_delay: float = 0.1,
@@ -140,14 +143,18 @@ class BusExchange:
         max_pending: int = 10_000,
         max_batch: int = 256,
     ) -> None:
-        self.channels = bus.Channels(prefix)
+        self.channels = envelope.Channels(prefix)
+        self.broker = broker
+        """The broker, as logs name it."""
         self.connect_timeout = connect_timeout
         self.beat_interval = beat_interval
+        self._make_link = make_link
         self._session = BusSession(
-            self.make_link,
+            self._new_link,
             self._on_envelope,
-            name="aioneffos",
-            broker=self.describe(),
+            on_up=self._on_up,
+            on_tick=self._on_tick,
+            broker=broker,
             reconnect_delay=reconnect_delay,
             reconnect_max=reconnect_max,
             connect_timeout=connect_timeout,
@@ -155,8 +162,6 @@ class BusExchange:
             max_pending=max_pending,
             max_batch=max_batch,
         )
-        self._session.on_up = self._on_up
-        self._session.on_tick = self._on_tick
         self._server: Server | None = None
         self._node = ""
         self._tokens = itertools.count(1)
@@ -168,15 +173,8 @@ class BusExchange:
         self._warned_versions: set[int | None] = set()
         self._own_publish = b"\x00"  # never a prefix before start(): version 0 does not exist
 
-    # -- what subclasses provide ------------------------------------------------
-
-    def make_link(self) -> Link:
-        """Make a new, unopened link to the broker."""
-        raise NotImplementedError
-
-    def describe(self) -> str:
-        """Name the broker for logs (a URL without credentials)."""
-        return type(self).__name__
+    def _new_link(self) -> Link:
+        return self._make_link(LinkSettings(self._node, self.connect_timeout, self.beat_interval))
 
     # -- state --------------------------------------------------------------------
 
@@ -223,7 +221,7 @@ class BusExchange:
         return self._server
 
     def _send(self, channel: str, env: Envelope) -> None:
-        self._session.send(channel, bus.encode(env))
+        self._session.send(channel, envelope.encode(env))
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -236,20 +234,19 @@ class BusExchange:
             raise RuntimeError("this exchange already serves a server: give each Server its own")
         self._server = server
         self._node = server.node_id
-        self._own_publish = bus.head_prefix(Kind.PUBLISH, self._node)
-        self._session.name = f"node {self._node}"
+        self._own_publish = envelope.head_prefix(EnvelopeKind.PUBLISH, self._node)
         self._session.want(self.channels.node(self._node))
         self._session.want(self.channels.all())
-        if not await self._session.start():
+        if not await self._session.start(f"node {self._node}"):
             logger.error(
                 "node %s: broker %s unreachable; serving local connections only, retrying in background",
                 self._node,
-                self.describe(),
+                self.broker,
             )
 
     async def stop(self) -> None:
         """Say goodbye to the other nodes, then close the link."""
-        self._send(self.channels.all(), Envelope(Kind.BYE, self._node))
+        self._send(self.channels.all(), Envelope(EnvelopeKind.BYE, self._node))
         await self._session.stop()
         for task in list(self._tasks):
             task.cancel()
@@ -258,10 +255,10 @@ class BusExchange:
         return Envelope(kind, self._node, count=self._local().total_connections)
 
     def _on_up(self) -> None:
-        self._send(self.channels.all(), self._presence(Kind.HELLO))
+        self._send(self.channels.all(), self._presence(EnvelopeKind.HELLO))
 
     def _on_tick(self) -> None:
-        self._send(self.channels.all(), self._presence(Kind.BEAT))
+        self._send(self.channels.all(), self._presence(EnvelopeKind.BEAT))
         horizon = time.monotonic() - 3 * self.beat_interval
         for node, (_, seen) in list(self._peers.items()):
             if seen < horizon:
@@ -272,7 +269,7 @@ class BusExchange:
     def publish(self, msg: Message, exclusion: Exclusion) -> None:
         """Deliver *msg* here at once and publish it for the other nodes."""
         self._local().deliver(msg, exclusion)
-        self._send(self.channels.target(msg), Envelope(Kind.PUBLISH, self._node, msg, exclusion))
+        self._send(self.channels.target(msg), Envelope(EnvelopeKind.PUBLISH, self._node, msg, exclusion))
 
     async def ask(self, msg: Message, exclusion: Exclusion, timeout: float) -> Message:
         """Ask the matching connections of every node; give the first reply.
@@ -294,9 +291,14 @@ class BusExchange:
         local.add_done_callback(self._tasks.discard)
         try:
             env = Envelope(
-                Kind.ASK, self._node, msg.evolve(wait=""), exclusion, token, ttl_ms=int(timeout * 1000)
+                EnvelopeKind.ASK,
+                self._node,
+                msg.evolve(wait=""),
+                exclusion,
+                token,
+                ttl_ms=int(timeout * 1000),
             )
-            self._session.send(self.channels.target(msg), bus.encode(env), gather.expect)
+            self._session.send(self.channels.target(msg), envelope.encode(env), gather.expect)
             async with asyncio.timeout(timeout):
                 return await gather.future
         except TimeoutError:
@@ -307,7 +309,7 @@ class BusExchange:
     def close_connection(self, conn_id: str, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         """Close every connection with id *conn_id*, here at once and on the other nodes."""
         self._local().close_local(conn_id, code, reason)
-        env = Envelope(Kind.CLOSE, self._node, Message(to=conn_id), code=code, reason=reason)
+        env = Envelope(EnvelopeKind.CLOSE, self._node, Message(to=conn_id), code=code, reason=reason)
         self._send(self.channels.conn(conn_id), env)
 
     async def count_connections(self) -> int:
@@ -323,8 +325,8 @@ class BusExchange:
         gather = _CountGather(asyncio.Event(), self._peers)
         self._counts[token] = gather
         try:
-            env = Envelope(Kind.COUNT_REQUEST, self._node, token=token)
-            self._session.send(self.channels.all(), bus.encode(env), gather.expect)
+            env = Envelope(EnvelopeKind.COUNT_REQUEST, self._node, token=token)
+            self._session.send(self.channels.all(), envelope.encode(env), gather.expect)
             try:
                 async with asyncio.timeout(min(2.0, self._local().options.ask_timeout)):
                     await gather.done.wait()
@@ -366,8 +368,8 @@ class BusExchange:
         if data.startswith(self._own_publish):
             return  # our own broadcast back from Redis (no "no echo" there): delivered already
         try:
-            env = bus.decode(data)
-        except bus.IncompatibleEnvelopeError as exc:
+            env = envelope.decode(data)
+        except envelope.IncompatibleEnvelopeError as exc:
             first = exc.version not in self._warned_versions
             self._warned_versions.add(exc.version)
             logger.log(logging.WARNING if first else logging.DEBUG, "skipped a bus message: %s", exc)
@@ -382,39 +384,47 @@ class BusExchange:
 
     def _on_echo(self, env: Envelope) -> None:
         """Our own message came back (Redis has no "no echo"): it counts as one receiver."""
-        if env.kind == Kind.ASK and env.token in self._asks:
+        if env.kind == EnvelopeKind.ASK and env.token in self._asks:
             self._asks[env.token].none()
-        elif env.kind == Kind.COUNT_REQUEST and env.token in self._counts:
+        elif env.kind == EnvelopeKind.COUNT_REQUEST and env.token in self._counts:
             self._counts[env.token].echo()
 
     def _dispatch(self, env: Envelope) -> None:
         kind, server = env.kind, self._local()
-        if kind == Kind.PUBLISH:
+        if kind == EnvelopeKind.PUBLISH:
             server.deliver(env.message, env.exclusion)
-        elif kind == Kind.ASK:
+        elif kind == EnvelopeKind.ASK:
             self._spawn(self._answer_ask(env))
-        elif kind in (Kind.REPLY, Kind.NONE):
+        elif kind in (EnvelopeKind.REPLY, EnvelopeKind.NONE):
             gather = self._asks.get(env.token) if env.asker == self._node else None
             if gather is not None:
-                if kind == Kind.REPLY:
+                if kind == EnvelopeKind.REPLY:
                     gather.resolve(env.message)
                 else:
                     gather.none()
-        elif kind == Kind.CLOSE:
+        elif kind == EnvelopeKind.CLOSE:
             server.close_local(env.message.to, env.code or CLOSE_NORMAL, env.reason)
-        elif kind == Kind.COUNT_REQUEST:
+        elif kind == EnvelopeKind.COUNT_REQUEST:
             answer = Envelope(
-                Kind.COUNT, self._node, token=env.token, asker=env.origin, count=server.total_connections
+                EnvelopeKind.COUNT,
+                self._node,
+                token=env.token,
+                asker=env.origin,
+                count=server.total_connections,
             )
             self._send(self.channels.node(env.origin), answer)
-        elif kind in (Kind.COUNT, Kind.HELLO, Kind.BEAT):
+        elif kind in (EnvelopeKind.COUNT, EnvelopeKind.HELLO, EnvelopeKind.BEAT):
             self._seen_peer(env.origin, env.count)
-            counting = self._counts.get(env.token) if kind == Kind.COUNT and env.asker == self._node else None
+            counting = (
+                self._counts.get(env.token)
+                if kind == EnvelopeKind.COUNT and env.asker == self._node
+                else None
+            )
             if counting is not None:
                 counting.answer(env.origin, env.count)
-            if kind == Kind.HELLO:
-                self._send(self.channels.node(env.origin), self._presence(Kind.BEAT))
-        elif kind == Kind.BYE:
+            if kind == EnvelopeKind.HELLO:
+                self._send(self.channels.node(env.origin), self._presence(EnvelopeKind.BEAT))
+        elif kind == EnvelopeKind.BYE:
             self._forget_peer(env.origin, "left")
         else:
             logger.debug("node %s: skipped unknown bus message kind %r", self._node, kind)
@@ -436,7 +446,7 @@ class BusExchange:
         except Exception:
             logger.exception("node %s: failed to ask %r for node %s", self._node, msg, env.origin)
             answer = msg.evolve(body=b"", err="internal error")
-        kind = Kind.NONE if answer is None else Kind.REPLY
+        kind = EnvelopeKind.NONE if answer is None else EnvelopeKind.REPLY
         reply = Envelope(kind, self._node, answer or Message(), token=env.token, asker=env.origin)
         self._send(self.channels.node(env.origin), reply)
 

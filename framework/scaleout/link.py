@@ -1,10 +1,10 @@
-"""`BusSession`: one node's link to a pub/sub broker, kept up; `Link` is what a broker client provides.
+"""`Link`, what a broker client provides, and `BusSession`, which keeps one node's link up.
 
 The session reconnects with capped exponential backoff, subscribes again to every wanted
 channel, publishes in order through one queue (batched), checks the link every tick,
 and reports health: false while disconnected, true again once resubscribed, logged once
 per transition. Publishing is at-most-once: what is queued while the link is down is
-dropped and counted.
+dropped and counted (docs/protocol.md#bus-delivery).
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+import attrs
 
 logger = logging.getLogger("aioneffos.exchange")
 
@@ -42,6 +45,30 @@ async def cancel_and_wait(tasks: Collection[asyncio.Task[Any]], grace: float = 1
     for task in tasks:
         if not task.cancelled():
             task.exception()  # retrieved: a worker's failure was already reported or is moot
+
+
+def redacted_url(url: str) -> str:
+    """Give *url* fit for logs: a password becomes ``***``, and so does a user name given
+    without one (NATS takes a bare token there)."""
+    parts = urlsplit(url)
+    if parts.password is None and parts.username is None:
+        return url
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    user = f"{parts.username or ''}:***" if parts.password is not None else "***"
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}{port}"))
+
+
+@attrs.frozen
+class LinkSettings:
+    """What a link factory is told about the link it makes (one per connect attempt)."""
+
+    node: str
+    """The node the link serves (broker clients name their connections after it)."""
+    connect_timeout: float
+    """Seconds a connect may take."""
+    keepalive: float
+    """Seconds between liveness checks of an open link."""
 
 
 class Link(Protocol):
@@ -84,7 +111,8 @@ class BusSession:
         make_link: Callable[[], Link],
         on_envelope: Callable[[bytes], None],
         *,
-        name: str,
+        on_up: Callable[[], None],
+        on_tick: Callable[[], None],
         broker: str,
         reconnect_delay: float,
         reconnect_max: float,
@@ -95,8 +123,12 @@ class BusSession:
     ) -> None:
         self._make_link = make_link
         self._on_envelope = on_envelope
-        self.name = name
-        """Who this session is, in logs (the node)."""
+        self._on_up = on_up
+        """Called each time the link is up and subscribed (before health listeners)."""
+        self._on_tick = on_tick
+        """Called every *tick* seconds while the link is up."""
+        self.name = "bus session"
+        """Who this session is, in logs (set by `start`)."""
         self._broker = broker
         self.reconnect_delay = reconnect_delay
         self.reconnect_max = reconnect_max
@@ -106,10 +138,6 @@ class BusSession:
         self.max_batch = max_batch
         self.dropped = 0
         """Messages not sent to the broker because the link was down or the queue was full."""
-        self.on_up: Callable[[], None] = lambda: None
-        """Called each time the link is up and subscribed (before health listeners)."""
-        self.on_tick: Callable[[], None] = lambda: None
-        """Called every *tick* seconds while the link is up."""
         self._wanted: set[str] = set()
         self._subscribed: set[str] = set()
         self._gen = 0
@@ -180,8 +208,10 @@ class BusSession:
 
     # -- lifecycle ----------------------------------------------------------------
 
-    async def start(self) -> bool:
-        """Start keeping the link up; tell whether it came up within *connect_timeout*."""
+    async def start(self, name: str) -> bool:
+        """Start keeping the link up as *name* (in logs); tell whether it came up within
+        *connect_timeout*."""
+        self.name = name
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
         self._supervisor.add_done_callback(self._supervisor_ended)
         return await self.synced(self.connect_timeout)
@@ -252,7 +282,7 @@ class BusSession:
         self._link = link
         self._synced_gen = max(self._synced_gen, gen)
         self._changed.set()
-        self.on_up()
+        self._on_up()
         await self._set_healthy(True, "")
         loop = asyncio.get_running_loop()
         workers = [
@@ -346,7 +376,7 @@ class BusSession:
     async def _tick_loop(self, link: Link) -> None:
         while True:
             await asyncio.sleep(self.tick)
-            self.on_tick()
+            self._on_tick()
             # Keepalive: a link that cannot answer a ping in time is broken (half-open TCP).
             async with asyncio.timeout(self.tick + self.connect_timeout):
                 await link.sync()

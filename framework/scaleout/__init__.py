@@ -1,0 +1,22 @@
+"""Scale-out: several processes (nodes) serve one set of clients through a pub/sub broker.
+
+`RedisExchange` and `NATSExchange` are the exchanges users give to `Server(exchange=...)`.
+They are `BusExchange` (the cluster logic: asks, counts, presence, echoes) over a `Link`
+(one broker client, kept up by `link.BusSession`); `envelope` is the format nodes exchange
+(docs/protocol.md#bus). A new broker is one `Link` class and a factory for it.
+"""
+
+from .cluster import BusExchange, LinkFactory
+from .link import HealthListener, Link, LinkSettings
+from .nats import NATSExchange
+from .redis import RedisExchange
+
+__all__ = [
+    "BusExchange",
+    "HealthListener",
+    "Link",
+    "LinkFactory",
+    "LinkSettings",
+    "NATSExchange",
+    "RedisExchange",
+]
