@@ -36,7 +36,7 @@ from .message import Message, Reply
 from .ns_conn import NSConn
 from .options import Options
 from .room import Room
-from .server import Server
+from .server import Server, get_server
 from .store import Store
 from .websocket import SERVER_KEY, get_request, handler, setup
 
@@ -79,6 +79,7 @@ __all__ = [
     "WriteClosedError",
     "dial",
     "get_request",
+    "get_server",
     "handler",
     "is_system_event",
     "setup",

@@ -60,6 +60,11 @@ class _Dialer:
         self.session = session or aiohttp.ClientSession()
         self.tokens = Tokens("$")
 
+    @property
+    def native_only(self) -> bool:
+        """Tell whether the only handler is ``_OnNativeMessage``: a plain websocket, no handshake."""
+        return ev.is_native_only(self.tables)
+
     async def open(self, tries: int) -> tuple[aiohttp.ClientWebSocketResponse, str]:
         """Open a websocket and complete the handshake; return it with our connection id."""
         headers = dict(self.headers)
@@ -71,6 +76,10 @@ class _Dialer:
             max_msg_size=self.options.max_message_size + 1,  # aiohttp's limit is exclusive
             heartbeat=self.options.ping_interval,
         )
+        if self.native_only:
+            # neffos sendClientACK: a native-only client talks to any websocket server,
+            # so it sends no M and gets no id.
+            return ws, ""
         try:
             await ws.send_str(ACK_REQUEST)
             async with asyncio.timeout(self.options.handshake_timeout):
@@ -131,6 +140,9 @@ class _Dialer:
     async def _restore(self, conn: Conn, kept: dict[str, NSConn], rooms: dict[str, list[str]]) -> None:
         """Reconnect the namespaces and rooms we had, reusing the same `NSConn` objects."""
         for name, ns in kept.items():
+            if self.native_only:
+                conn.register(ns)  # namespace "" is connected from the start, nothing to ask
+                continue
             try:
                 await conn.open_namespace(ns)
                 for room in rooms[name]:
@@ -150,13 +162,18 @@ async def dial(
 ) -> Conn:
     """Connect to the neffos server at *url* and return the acknowledged client `Conn`.
 
+    *url* without a scheme gets ``ws://`` (``"localhost:8080/echo"``, as neffos ``Dial``).
     *namespaces* are the client's handlers (``{namespace: {event: handler}}``); connect
-    to one with ``await conn.connect(name)``. With *reconnect* (seconds), a dropped
+    to one with ``await conn.connect(name)``. Handlers exactly ``{"": {"_OnNativeMessage":
+    h}}`` make a native-only client: no handshake (any websocket server will do), namespace
+    ``""`` is connected at once, and every frame goes to *h*. With *reconnect* (seconds), a dropped
     connection is dialled again with growing delays, and its namespaces and rooms are
     restored on the same `NSConn` objects. Keyword *options* are `Options` fields.
     Raise `ConnectionRefusedByPeerError` with the server's text on refusal, or
     `HandshakeError`/`aiohttp.ClientError` when the server cannot be reached.
     """
+    if "://" not in url:
+        url = "ws://" + url
     dialer = _Dialer(
         url,
         ev.compile_namespaces(namespaces),
@@ -174,5 +191,7 @@ async def dial(
     conn = Conn(conn_id, True, ws, dialer.tables, dialer.options, dialer.tokens)
     conn.attach(_ClientSink(ws))
     conn.mark_acknowledged()
+    if dialer.native_only:
+        conn.register(NSConn(conn, "", dialer.tables[""]))
     conn.supervise(dialer.run(conn))
     return conn

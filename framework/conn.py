@@ -26,7 +26,7 @@ from .errors import (
     WriteClosedError,
     resolve_remote_error,
 )
-from .message import Message
+from .message import Message, as_body
 from .ns_conn import NSConn
 from .options import Options
 from .outbox import FrameSink, Outbox
@@ -111,6 +111,7 @@ class Conn:
     _supervisor: asyncio.Task[None] | None = attrs.field(default=None, init=False)
     _background: set[asyncio.Task[None]] | None = attrs.field(default=None, init=False)
     _allow_native: bool = attrs.field(init=False)
+    _connect_waiters: dict[str, list[asyncio.Future[NSConn]]] | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._native_only = ev.is_native_only(self._tables)
@@ -124,6 +125,10 @@ class Conn:
     def __repr__(self) -> str:
         side = "client" if self.is_client else "server"
         return f"<Conn {self.id!r} {side} namespaces={list(self._namespaces)}>"
+
+    def __str__(self) -> str:
+        """Give the connection id, as neffos ``Conn.String()`` does (for logs and exclusions)."""
+        return self.id
 
     # -- state ----------------------------------------------------------------
 
@@ -210,6 +215,16 @@ class Conn:
             ):
                 return False
         return self._answer(msg.wait, encode(msg))
+
+    def write_native(self, body: object, *, binary: bool = False) -> bool:
+        """Send *body* as a native message (neffos ``Conn.Socket().WriteText``/``WriteBinary``).
+
+        To a native-only peer it is the raw websocket frame (text, or binary with
+        *binary* or a body that is not UTF-8); otherwise it travels as an
+        ``_OnNativeMessage`` event of namespace ``""``, which must be connected. Return
+        False when it cannot be sent. Raise `TypeError` for a body `Message` cannot carry.
+        """
+        return self.write(Message("", ev.ON_NATIVE_MESSAGE, as_body(body), is_native=True, is_binary=binary))
 
     def reply(self, msg: Message, body: bytes) -> None:
         """Answer *msg* with *body*, reusing its token, names and frame type (D9)."""
@@ -439,6 +454,10 @@ class Conn:
         self._namespaces[ns.namespace] = ns
         if self._registry is not None:
             self._registry.namespace_connected(ns)
+        if self._connect_waiters is not None:
+            for waiter in self._connect_waiters.pop(ns.namespace, ()):
+                if not waiter.done():
+                    waiter.set_result(ns)
 
     def unregister(self, ns: NSConn) -> None:
         """Forget *ns* and tell the server."""
@@ -489,6 +508,60 @@ class Conn:
         self.register(ns)
         await ns.fire_quietly(ev.ON_NAMESPACE_CONNECTED, local.evolve(event=ev.ON_NAMESPACE_CONNECTED))
         return ns
+
+    async def wait_connect(self, namespace: str, *, timeout: float | None = None) -> NSConn:
+        """Wait until *namespace* is connected, by the peer or by this side, and return it.
+
+        A client uses it when the server connects it (neffos ``Client.WaitServerConnect``,
+        ``Conn.WaitConnect``): from ``on_connect``, say. Raise `AskTimeoutError` after
+        *timeout* (default `Options.ask_timeout`), or `WriteClosedError` if the connection
+        ends first. A namespace the peer never connects is only found out by the timeout.
+        """
+        existing = self._namespaces.get(namespace)
+        if existing is not None:
+            return existing
+        if self.is_closed:
+            raise WriteClosedError()
+        waiter: asyncio.Future[NSConn] = asyncio.get_running_loop().create_future()
+        if self._connect_waiters is None:
+            self._connect_waiters = {}
+        self._connect_waiters.setdefault(namespace, []).append(waiter)
+        seconds = self.options.ask_timeout if timeout is None else timeout
+        try:
+            done, _ = await asyncio.wait(
+                (waiter, self._ended), timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            waiters = self._connect_waiters.get(namespace)
+            if waiters is not None and waiter in waiters:
+                waiters.remove(waiter)
+                if not waiters:
+                    del self._connect_waiters[namespace]
+        if waiter in done:
+            return waiter.result()
+        waiter.cancel()
+        if done:
+            raise WriteClosedError()
+        raise AskTimeoutError(f"{namespace!r} was not connected on {self.id!r} within {seconds:g}s")
+
+    async def disconnect_all(self, *, timeout: float | None = None) -> None:
+        """Disconnect every connected namespace (neffos ``Conn.DisconnectAll``); see `NSConn.disconnect`.
+
+        Each namespace is tried, in order, even when one fails; the first failure is then
+        raised. Nothing happens on a native-only connection, which has no namespaces to leave.
+        """
+        if self._native_only:
+            return
+        first: Exception | None = None
+        for ns in list(self._namespaces.values()):
+            try:
+                await ns.disconnect(timeout=timeout)
+            except Exception as exc:
+                logger.debug("%r: disconnecting %r failed: %s", self, ns.namespace, exc)
+                if first is None:
+                    first = exc
+        if first is not None:
+            raise first
 
     def send_ack(self) -> None:
         """Send ``A<id>`` once; before it nothing else may be written (D2)."""

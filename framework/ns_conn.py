@@ -52,6 +52,10 @@ class NSConn:
     def __repr__(self) -> str:
         return f"<NSConn {self.namespace!r} of {self.conn.id!r} rooms={list(self._rooms)}>"
 
+    def __str__(self) -> str:
+        """Give the connection id, as neffos ``NSConn.String()`` does."""
+        return self.conn.id
+
     @property
     def is_connected(self) -> bool:
         """Tell whether this namespace connection is still live."""
@@ -187,7 +191,7 @@ class NSConn:
 
     async def run_cleanups(self) -> None:
         """Run the deferred cleanups now; each failure is logged and the rest still run."""
-        await run_cleanups(self._cleanups, self)
+        await run_cleanups(self._cleanups, repr(self))
 
     # -- handlers -------------------------------------------------------------
 

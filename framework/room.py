@@ -20,6 +20,10 @@ class Room:
     def __repr__(self) -> str:
         return f"<Room {self.name!r} of {self.ns_conn!r}>"
 
+    def __str__(self) -> str:
+        """Give the connection id, as neffos ``Room.String()`` does (the room's name is `name`)."""
+        return self.ns_conn.conn.id
+
     @property
     def is_joined(self) -> bool:
         """Tell whether the room is still joined."""

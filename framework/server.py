@@ -17,6 +17,7 @@ from . import events as ev
 from .conn import CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY, Conn, Socket
 from .errors import NoRecipientError, ServerClosedError, error_text, resolve_remote_error
 from .exchange import NO_EXCLUSION, Exchange, Exclusion, LocalExchange
+from .fanout import DONE, call_each
 from .message import Message
 from .ns_conn import NSConn
 from .options import Options
@@ -86,6 +87,7 @@ class Server:
         self._started = False
         self._closed = False
         self._start_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         return f"<Server namespaces={list(self._tables)} connections={len(self._conns)}>"
@@ -384,10 +386,27 @@ class Server:
             raise resolve_remote_error(reply.err)
         return reply
 
-    def do(self, fn: Callable[[Conn], object]) -> None:
-        """Call *fn* with every live connection (neffos ``Server.Do``)."""
-        for conn in list(self._conns):
-            fn(conn)
+    def do(self, fn: Callable[[Conn], object], *, concurrent: bool = True) -> Awaitable[None]:
+        """Call *fn* with every live connection (neffos ``Server.Do``); give an awaitable of its async work.
+
+        A plain function runs for every connection before `do` returns, as it always did.
+        When *fn* is a coroutine function (or returns awaitables), their work runs in a
+        task: every connection at once, or with ``concurrent=False`` one after the other
+        (*fn* is called for the next connection once the previous call is done; connections
+        that ended meanwhile are skipped). ``await server.do(fn)`` waits for it (neffos
+        ``Do(fn, false)``); not awaiting lets it finish in the background (``Do(fn, true)``).
+        A failure for one connection does not stop the others: awaiting then raises an
+        `ExceptionGroup` of every failure. An exception raised by a plain *fn* propagates
+        at once.
+        """
+        work = call_each(fn, list(self._conns), concurrent=concurrent, is_live=self._conns.__contains__)
+        if work is None:
+            return DONE
+        task = asyncio.get_running_loop().create_task(work)
+        # The loop holds tasks weakly: keep this one until it ends, awaited or not.
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
 
     # -- cluster-wide (through the exchange) ------------------------------------
 
@@ -405,6 +424,17 @@ class Server:
     async def cluster_total_connections(self) -> int:
         """Count the live connections of every node (this process's count without a broker)."""
         return await self.exchange.count_connections()
+
+
+def get_server(conn: Conn) -> Server:
+    """Give the server that accepted *conn* (neffos ``Conn.Server()``), never ``None``.
+
+    Raise `TypeError` for a client-side connection, which has no server.
+    """
+    server = conn.server
+    if server is None:
+        raise TypeError(f"{conn!r} has no server: it is a client-side connection")
+    return server
 
 
 def exclusion_of(exclude: Excluded) -> Exclusion:
