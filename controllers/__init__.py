@@ -22,7 +22,7 @@ from .errors import (
     MissingDependencyError,
     ScopeMismatchError,
 )
-from .handle import ControllerHandle
+from .handle import ControllerHandle, handle_websocket
 from .injection import (
     ConnectionContext,
     Dependency,
@@ -35,7 +35,13 @@ from .injection import (
     framework_resolver,
 )
 from .join import join_conn_handlers
-from .matchers import EventMatcher, event_exact_matcher, event_prefix_matcher, event_trim_prefix_matcher
+from .matchers import (
+    EventMatcher,
+    event_all_matcher,
+    event_exact_matcher,
+    event_prefix_matcher,
+    event_trim_prefix_matcher,
+)
 from .reflection import SYSTEM_METHODS
 
 __all__ = [
@@ -64,9 +70,11 @@ __all__ = [
     "Resolver",
     "Scope",
     "ScopeMismatchError",
+    "event_all_matcher",
     "event_exact_matcher",
     "event_prefix_matcher",
     "event_trim_prefix_matcher",
     "framework_resolver",
+    "handle_websocket",
     "join_conn_handlers",
 ]

@@ -29,6 +29,7 @@ from .errors import FrozenApplicationError
 from .handle import ControllerHandle
 from .injection import Injector, NoInjector, Scope
 from .join import join_conn_handlers
+from .matchers import DEFAULT_MATCHER, EventMatcher
 from .reflection import reflect
 
 RouteHandler = Callable[[web.Request], Any]
@@ -128,15 +129,21 @@ class Application:
         self._check_open()
         self.injector.register(*dependencies, provides=provides, scope=scope)
 
-    def handle_websocket(self, controller: type[Controller] | Controller) -> ControllerHandle:
+    def handle_websocket(
+        self, controller: type[Controller] | Controller, *, event_matcher: EventMatcher = DEFAULT_MATCHER
+    ) -> ControllerHandle:
         """Register a controller class, or a template instance whose public attributes seed
         every new instance; return its handle (``set_namespace``, ``set_event_matcher``, ...).
 
-        Everything is checked now: raise `InvalidControllerError`,
-        `InvalidEventMethodError` or a `DependencyError` naming controller, member and type.
+        *event_matcher* picks the event methods (``On*`` by default). Everything is checked
+        now: raise `InvalidEventMethodError` or a `DependencyError` naming controller,
+        member and type, or `InvalidControllerError`; a controller with no event method
+        at all raises it when a `Server` is built, so a matcher can still be set.
         """
         self._check_open()
-        handle = ControllerHandle(reflect(controller), injector=self.injector, converter=self.converter)
+        handle = ControllerHandle(
+            reflect(controller), injector=self.injector, converter=self.converter, event_matcher=event_matcher
+        )
         self._handles.append(handle)
         return handle
 

@@ -42,6 +42,11 @@ class Controller:
         where = f" of {ns_conn.conn.id!r}" if ns_conn is not None else " (template)"
         return f"<{type(self).__qualname__}{where}>"
 
+    def __str__(self) -> str:
+        """Give the connection id once bound (as Go's embedded ``*NSConn`` prints), else the repr."""
+        ns_conn = self.__dict__.get("ns_conn")
+        return ns_conn.conn.id if ns_conn is not None else repr(self)
+
     # -- what the framework set ------------------------------------------------
 
     @property

@@ -14,7 +14,8 @@ import cattrs
 
 from aioneffos.framework import ON_NAMESPACE_CONNECT, Handler
 
-from .bodies import body_decoder, is_body_type, reply_encoder
+from .bodies import body_decoder, default_converter, is_body_type, reply_encoder
+from .controller import Controller
 from .errors import (
     FrozenApplicationError,
     InvalidControllerError,
@@ -22,9 +23,9 @@ from .errors import (
     MissingDependencyError,
 )
 from .handlers import Argument, ControllerFactory, connect_handler, event_handler
-from .injection import Dependency, Injector, Scope, framework_resolver, message_of
+from .injection import Dependency, Injector, NoInjector, Scope, framework_resolver, message_of
 from .matchers import DEFAULT_MATCHER, EventMatcher
-from .reflection import EMPTY, SYSTEM_METHODS, ControllerSpec, EventMethod, Parameter, event_method
+from .reflection import EMPTY, SYSTEM_METHODS, ControllerSpec, EventMethod, Parameter, event_method, reflect
 
 
 class ControllerHandle:
@@ -35,17 +36,24 @@ class ControllerHandle:
     is built from it; later changes raise `FrozenApplicationError`.
     """
 
-    def __init__(self, spec: ControllerSpec, *, injector: Injector, converter: cattrs.BaseConverter) -> None:
+    def __init__(
+        self,
+        spec: ControllerSpec,
+        *,
+        injector: Injector,
+        converter: cattrs.BaseConverter,
+        event_matcher: EventMatcher = DEFAULT_MATCHER,
+    ) -> None:
         self._spec = spec
         self._injector = injector
         self._converter = converter
         self._namespace = spec.namespace
-        self._matcher: EventMatcher = DEFAULT_MATCHER
+        self._matcher: EventMatcher = event_matcher
         self._timeout: float | None = None
         self._frozen = False
         self._key = f"aioneffos.controller:{spec.cls.__module__}.{spec.name}:{id(self):x}"
         """Where each namespace connection keeps this controller's instance (in ``ns_conn.store``)."""
-        self._events = self._compile()
+        self._events, self._has_events = self._compile()
 
     def __repr__(self) -> str:
         events = sorted(self._events)
@@ -103,7 +111,18 @@ class ControllerHandle:
         return self._recompile(self._matcher, injector)
 
     def get_namespaces(self) -> Mapping[str, Mapping[str, Handler]]:
-        """Give ``{namespace: events}`` (the `ConnHandler` protocol); freezes the handle."""
+        """Give ``{namespace: events}`` (the `ConnHandler` protocol); freezes the handle.
+
+        Raise `InvalidControllerError` when no method is an event: the check waits until
+        now so that ``handle_websocket(C).set_event_matcher(...)`` can pick them first.
+        """
+        if not self._has_events:
+            spec = self._spec
+            raise InvalidControllerError(
+                f"{spec.name}: no event methods; define `async def On...(self, msg)` methods, or pick "
+                f"them with `.set_event_matcher(...)` (methods are matched by {self._matcher!r}; "
+                f"neffos's NewStruct default, every public method, is `event_all_matcher()`)"
+            )
         self._frozen = True
         return {self._namespace: self._events}
 
@@ -113,7 +132,7 @@ class ControllerHandle:
         previous = self._matcher, self._injector
         self._matcher, self._injector = matcher, injector
         try:
-            self._events = self._compile()
+            self._events, self._has_events = self._compile()
         except BaseException:
             self._matcher, self._injector = previous
             raise
@@ -127,7 +146,8 @@ class ControllerHandle:
 
     # -- compiling --------------------------------------------------------------
 
-    def _compile(self) -> dict[str, Handler]:
+    def _compile(self) -> tuple[dict[str, Handler], bool]:
+        """Compile the methods into handlers; tell whether any method (system ones too) is an event."""
         spec = self._spec
         factory = self._factory()
         encode = reply_encoder(self._converter)
@@ -152,13 +172,8 @@ class ControllerHandle:
                 user_connect = handler
             else:
                 events[event] = handler
-        if not sources:
-            raise InvalidControllerError(
-                f"{spec.name}: no event methods; define `async def On...(self, msg)` methods "
-                f"(methods are matched by {self._matcher!r})"
-            )
         events[ON_NAMESPACE_CONNECT] = connect_handler(self._key, factory, user_connect)
-        return events
+        return events, bool(sources)
 
     def _claim(self, sources: dict[str, str], event: str, method_name: str) -> None:
         other = sources.setdefault(event, method_name)
@@ -252,3 +267,25 @@ class ControllerHandle:
             if is_marker(item):
                 return item
         return default if default is not EMPTY and is_marker(default) else None
+
+
+def handle_websocket(
+    controller: type[Controller] | Controller,
+    *,
+    event_matcher: EventMatcher = DEFAULT_MATCHER,
+    injector: Injector | None = None,
+    converter: cattrs.BaseConverter | None = None,
+) -> ControllerHandle:
+    """Register a controller without an MVC application or aiohttp app (neffos ``NewStruct``).
+
+    The handle is a `ConnHandler` on its own: serve it with ``Server(handle)``, or give it
+    to a client, ``await dial(url, handle)``, where its methods answer what the server
+    sends. *injector* defaults to `NoInjector` (framework values only), *converter* to
+    the one `Application` uses. Everything is checked as `Application.handle_websocket` does.
+    """
+    return ControllerHandle(
+        reflect(controller),
+        injector=injector if injector is not None else NoInjector(),
+        converter=converter if converter is not None else default_converter(),
+        event_matcher=event_matcher,
+    )

@@ -44,6 +44,15 @@ class TrimPrefixMatcher:
 
 
 @attrs.frozen
+class AllMatcher:
+    """Keep every public method under its own name (neffos ``NewStruct`` without a matcher)."""
+
+    def __call__(self, method_name: str) -> str | None:
+        """Give *method_name* itself."""
+        return method_name
+
+
+@attrs.frozen
 class ExactMatcher:
     """Keep exactly the listed methods, each under its own name or the name it is mapped to."""
 
@@ -62,6 +71,12 @@ def event_prefix_matcher(prefix: str = "On") -> EventMatcher:
 def event_trim_prefix_matcher(prefix: str = "On") -> EventMatcher:
     """Match methods starting with *prefix* and strip it: ``OnChat`` answers event ``Chat``."""
     return TrimPrefixMatcher(prefix)
+
+
+def event_all_matcher() -> EventMatcher:
+    """Match every public method under its own name: neffos's default, where a struct's methods
+    are all events (``ChatResponse`` answers ``"ChatResponse"``)."""
+    return AllMatcher()
 
 
 def event_exact_matcher(names: Iterable[str] | Mapping[str, str]) -> EventMatcher:

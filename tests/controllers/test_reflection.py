@@ -13,7 +13,7 @@ from aioneffos.controllers import (
     InvalidEventMethodError,
     MissingDependencyError,
 )
-from aioneffos.framework import Message, NeffosError
+from aioneffos.framework import Message, NeffosError, Server
 from tests.controllers.harness import mvc_application
 
 
@@ -160,9 +160,12 @@ def test_reflection_constructor_with_arguments_raises() -> None:
         mvc_application().handle_websocket(NeedsArguments)
 
 
-def test_reflection_controller_without_events_raises() -> None:
+def test_reflection_controller_without_events_raises_when_the_server_is_built() -> None:
+    # Not at handle_websocket: `.set_event_matcher(...)` may still pick the events.
+    mvc_app = mvc_application()
+    mvc_app.handle_websocket(NoEvents)
     with pytest.raises(InvalidControllerError, match=r"^NoEvents: no event methods; define"):
-        mvc_application().handle_websocket(NoEvents)
+        Server(mvc_app)
 
 
 def test_reflection_sync_on_method_raises_naming_controller_and_method() -> None:

@@ -1,0 +1,146 @@
+"""What a port of a neffos struct handler relies on: matchers chosen after (or at) registration,
+neffos's every-method default, handles without an aiohttp app (server and client side) and
+``str(controller)`` as the connection id. Real server over loopback and the Python client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from aioneffos.controllers import (
+    Controller,
+    InvalidControllerError,
+    InvalidEventMethodError,
+    event_all_matcher,
+    event_exact_matcher,
+    event_trim_prefix_matcher,
+    handle_websocket,
+)
+from aioneffos.framework import Conn, Message, NSConn, Server, dial
+from tests.controllers.harness import TIMEOUT, Dial, ServeMvc, mvc_application
+
+Serve = Callable[..., Awaitable[str]]
+
+
+class ServerConn(Controller):
+    """neffos's struct-handler server: ``OnChat`` answers event ``Chat`` with a static suffix."""
+
+    suffix_response = ""
+
+    def namespace(self) -> str:  # type: ignore[override]
+        return "default"
+
+    async def OnChat(self, msg: Message) -> None:
+        self.emit("ChatResponse", msg.body + self.suffix_response.encode())
+
+
+class ClientConn(Controller):
+    """neffos's struct-handler client: a method that is not ``On*`` answers ``ChatResponse``."""
+
+    heard: asyncio.Queue[str]
+
+    async def ChatResponse(self, msg: Message) -> None:  # noqa: N802 - neffos's name
+        self.heard.put_nowait(f"[{self}] {msg.text}")
+
+
+def test_controller_without_on_methods_registers_once_a_matcher_is_set() -> None:
+    mvc_app = mvc_application()
+    handle = mvc_app.handle_websocket(ClientConn(heard=asyncio.Queue())).set_event_matcher(
+        event_all_matcher()
+    )
+
+    assert set(handle.events) == {"ChatResponse", "_OnNamespaceConnect"}
+    Server(mvc_app)  # complete: no error
+
+
+def test_controller_without_on_methods_and_no_matcher_says_how_to_pick_methods() -> None:
+    handle = handle_websocket(ClientConn(heard=asyncio.Queue()))
+
+    with pytest.raises(InvalidControllerError, match=r"set_event_matcher.*event_all_matcher\(\)"):
+        Server(handle)
+
+
+class Mixed(Controller):
+    namespace = "default"
+
+    def OnlyHelper(self) -> int:  # an On* name that is no event: the default matcher would refuse it
+        return 1
+
+    async def Chat(self, msg: Message) -> str:  # noqa: N802 - an event name
+        return msg.text.upper()
+
+
+def test_handle_websocket_takes_the_matcher_before_compiling() -> None:
+    with pytest.raises(InvalidEventMethodError, match=r"^Mixed.OnlyHelper: "):
+        mvc_application().handle_websocket(Mixed)
+
+    handle = mvc_application().handle_websocket(Mixed, event_matcher=event_exact_matcher(["Chat"]))
+    assert "Chat" in handle.events
+
+
+async def test_handle_websocket_matcher_keyword_serves_the_events(serve_mvc: ServeMvc, clients: Dial) -> None:
+    mvc_app = mvc_application()
+    mvc_app.handle_websocket(Mixed, event_matcher=event_exact_matcher(["Chat"]))
+    client = await clients(await serve_mvc(mvc_app))
+    ns = await client.connect("default")
+
+    assert (await ns.ask("Chat", "hi")).text == "HI"
+
+
+async def test_struct_handler_without_an_aiohttp_app_on_server_and_client(serve: Serve) -> None:
+    # neffos _examples/struct-handler, both sides: NewStruct(...).SetEventMatcher(...) on the
+    # server, NewStruct(new(clientConn)).SetNamespace("default") on the client.
+    events = handle_websocket(ServerConn(suffix_response="!suffix")).set_event_matcher(
+        event_trim_prefix_matcher("On")
+    )
+    url = await serve(Server(events, id_generator=lambda request: "ann"))
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    client_events = handle_websocket(
+        ClientConn(heard=heard), event_matcher=event_all_matcher()
+    ).set_namespace("default")
+    client = await dial(url, client_events)
+    try:
+        ns = await client.connect("default")
+        ns.emit("Chat", "Hello from client!")
+        async with asyncio.timeout(TIMEOUT):
+            assert await heard.get() == "[ann] Hello from client!!suffix"
+    finally:
+        await client.close()
+
+
+async def test_client_side_controller_made_when_the_server_connects_it(serve: Serve) -> None:
+    async def on_connect(conn: Conn) -> None:
+        ns = await conn.connect("default")
+        ns.emit("ChatResponse", "welcome")
+
+    url = await serve(Server({"default": {}}, on_connect=on_connect))
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    handle = handle_websocket(ClientConn(heard=heard), event_matcher=event_all_matcher()).set_namespace(
+        "default"
+    )
+    client = await dial(url, handle)
+    try:
+        ns = await client.wait_connect("default", timeout=TIMEOUT)
+        async with asyncio.timeout(TIMEOUT):
+            assert await heard.get() == f"[{client.id}] welcome"
+        assert isinstance(ns, NSConn)
+    finally:
+        await client.close()
+
+
+async def test_set_timeouts_read_deadline_is_the_servers_read_timeout(serve: Serve, clients: Dial) -> None:
+    # neffos: NewStruct(c).SetTimeouts(20*time.Second, ...) is the read deadline of every connection.
+    events = handle_websocket(ServerConn).set_event_matcher(event_trim_prefix_matcher("On"))
+    client = await clients(await serve(Server(events, read_timeout=0.2)))
+    await client.connect("default")
+
+    async with asyncio.timeout(TIMEOUT):
+        await client.wait_closed()  # idle: nothing read for 0.2 s
+    assert client.close_code == 1008
+
+
+def test_str_of_a_template_controller_is_its_repr() -> None:
+    template = ServerConn(suffix_response="x")
+    assert str(template) == repr(template) == "<ServerConn (template)>"
