@@ -5,12 +5,17 @@ neffos's every-method default, handles without an aiohttp app (server and client
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 
 import pytest
+from aiohttp import web
 
+from aioneffos import controllers, framework
 from aioneffos.controllers import (
+    Application,
     Controller,
+    ControllerHandle,
     InvalidControllerError,
     InvalidEventMethodError,
     event_all_matcher,
@@ -18,7 +23,8 @@ from aioneffos.controllers import (
     event_trim_prefix_matcher,
     handle_websocket,
 )
-from aioneffos.framework import Conn, Message, NSConn, Server, dial
+from aioneffos.framework import Conn, Message, NSConn, Room, Server, dial
+from support import readme
 from tests.controllers.harness import TIMEOUT, Dial, ServeMvc, mvc_application
 
 Serve = Callable[..., Awaitable[str]]
@@ -144,3 +150,63 @@ async def test_set_timeouts_read_deadline_is_the_servers_read_timeout(serve: Ser
 def test_str_of_a_template_controller_is_its_repr() -> None:
     template = ServerConn(suffix_response="x")
     assert str(template) == repr(template) == "<ServerConn (template)>"
+
+
+# -- the README's Coming from Go tables name only what exists ---------------------------------
+
+
+def receivers() -> dict[str, object]:
+    """What each receiver name of the tables stands for: a class, or an instance for instance attributes."""
+    return {
+        "conn": Conn,
+        "ns": NSConn,
+        "room": Room,
+        "server": Server,
+        "msg": Message,
+        "handle": ControllerHandle,
+        "mvc_app": mvc_application(Application),
+        "self": Controller,
+        "request": web.Request,
+    }
+
+
+EXAMPLE_NAMES = {"str", "id_gen", "on_chat", "ServerConn", "PrefixedLogger", "WebsocketController", "C"}
+"""Callables in the table that belong to the reader's program or to Python, not to aioneffos."""
+
+
+def python_column() -> list[str]:
+    """Give the code spans of the Python column of every table in the Coming from Go section."""
+    rows = re.findall(r"^\| .+? \| (.+) \|$", readme.section("Coming from Go: neffos and Iris"), re.MULTILINE)
+    return [span for row in rows for span in re.findall(r"`([^`]+)`", row)]
+
+
+def test_readme_go_tables_name_only_attributes_that_exist() -> None:
+    spans = python_column()
+    used = {(receiver, name) for span in spans for receiver, name in re.findall(r"\b([a-z_]+)\.(\w+)", span)}
+    known = receivers()
+    checked = {(receiver, name) for receiver, name in used if receiver in known}
+
+    missing = [
+        f"{receiver}.{name}"
+        for receiver, name in sorted(checked)
+        if not hasattr(known[receiver], name) and name not in _annotations(known[receiver])
+    ]
+    assert missing == []
+    assert len(checked) > 60  # the tables really were read
+
+
+def test_readme_go_tables_call_only_names_aioneffos_exports() -> None:
+    exported = set(framework.__all__) | set(controllers.__all__) | {"RedisExchange", "NATSExchange"}
+    calls = [span for span in python_column() if not re.match(r"(async )?def ", span)]  # definitions
+    called = {name for span in calls for name in re.findall(r"(?<![\w.])([A-Za-z_]\w*)\(", span)}
+
+    assert called - exported - EXAMPLE_NAMES == set()
+    assert {"get_server", "handle_websocket", "event_all_matcher", "dial"} <= called
+
+
+def _annotations(target: object) -> set[str]:
+    cls = target if isinstance(target, type) else type(target)
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        names |= set(getattr(klass, "__annotations__", {}))
+    return names
