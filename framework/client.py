@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from .websocket import RECONNECT_HEADER
 logger = logging.getLogger("aioneffos")
 
 MAX_RECONNECT_DELAY = 30.0
+_HAS_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
 class _ClientSink:
@@ -172,7 +174,7 @@ async def dial(
     Raise `ConnectionRefusedByPeerError` with the server's text on refusal, or
     `HandshakeError`/`aiohttp.ClientError` when the server cannot be reached.
     """
-    if "://" not in url:
+    if not _HAS_SCHEME.match(url):
         url = "ws://" + url
     dialer = _Dialer(
         url,
