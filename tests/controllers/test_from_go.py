@@ -5,6 +5,7 @@ neffos's every-method default, handles without an aiohttp app (server and client
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import re
 from collections.abc import Awaitable, Callable
 
@@ -23,7 +24,7 @@ from aioneffos.controllers import (
     event_trim_prefix_matcher,
     handle_websocket,
 )
-from aioneffos.framework import Conn, Message, NSConn, Room, Server, dial
+from aioneffos.framework import Conn, Message, NSConn, Room, Server, dial, scaleout
 from support import readme
 from tests.controllers.harness import TIMEOUT, Dial, ServeMvc, mvc_application
 
@@ -196,12 +197,19 @@ def test_readme_go_tables_name_only_attributes_that_exist() -> None:
 
 
 def test_readme_go_tables_call_only_names_aioneffos_exports() -> None:
-    exported = set(framework.__all__) | set(controllers.__all__) | {"RedisExchange", "NATSExchange"}
+    exported = set(framework.__all__) | set(controllers.__all__) | set(scaleout.__all__)
     calls = [span for span in python_column() if not re.match(r"(async )?def ", span)]  # definitions
     called = {name for span in calls for name in re.findall(r"(?<![\w.])([A-Za-z_]\w*)\(", span)}
 
     assert called - exported - EXAMPLE_NAMES == set()
     assert {"get_server", "handle_websocket", "event_all_matcher", "dial"} <= called
+
+
+def test_readme_go_tables_name_only_modules_that_exist() -> None:
+    modules = {name for span in python_column() for name in re.findall(r"\baioneffos(?:\.\w+)+", span)}
+
+    assert {name for name in modules if importlib.util.find_spec(name) is None} == set()
+    assert "aioneffos.framework.scaleout" in modules
 
 
 def _annotations(target: object) -> set[str]:
