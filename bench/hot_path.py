@@ -31,6 +31,8 @@ from typing import Any
 
 import aiohttp
 
+from bench.servers import BODIES
+
 PINNED = len(os.sched_getaffinity(0)) >= 2 and shutil.which("taskset") is not None
 HANDSHAKE = "M"
 CONNECT = "$c;default;;_OnNamespaceConnect;0;0;"
@@ -97,7 +99,7 @@ async def open_client(session: aiohttp.ClientSession, base: str) -> aiohttp.Clie
     return ws
 
 
-async def ask_reply(base: str, round_trips: int, clients: int) -> tuple[float, float]:
+async def ask_reply(base: str, round_trips: int, clients: int, body: str = "hello") -> tuple[float, float]:
     """Return (server CPU microseconds per round trip, client-side median round trip in us)."""
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -108,7 +110,7 @@ async def ask_reply(base: str, round_trips: int, clients: int) -> tuple[float, f
         async def run(ws: aiohttp.ClientWebSocketResponse, count: int) -> None:
             for i in range(count):
                 started = time.perf_counter()
-                await ws.send_str(f"${i};default;;echo;0;0;hello")
+                await ws.send_str(f"${i};default;;echo;0;0;{body}")
                 await ws.receive()
                 latencies.append(time.perf_counter() - started)
 
@@ -180,7 +182,7 @@ async def main() -> dict[str, Any]:
     for round_no in range(args.rounds):
         for kind in kinds:
             async with running(kind) as base:
-                cpu, rtt = await ask_reply(base, args.round_trips, args.clients)
+                cpu, rtt = await ask_reply(base, args.round_trips, args.clients, BODIES.get(kind, "hello"))
                 bcast, idle = await broadcast_and_idle(base, args.broadcast_clients, args.broadcast_rounds)
             for key, value in zip(
                 ("cpu_us", "rtt_us", "bcast_ms", "idle_kib"), (cpu, rtt, bcast, idle), strict=True

@@ -25,6 +25,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.hot_path import free_port, open_client, serving
+from bench.servers import BODIES
 
 
 @contextlib.asynccontextmanager
@@ -56,9 +57,11 @@ async def instructions_per_round_trip(kind: str, round_trips: int, clients: int)
         ):
             sockets = [await open_client(session, base) for _ in range(clients)]
 
+            body = BODIES.get(kind, "hello")
+
             async def run(ws: aiohttp.ClientWebSocketResponse, count: int) -> None:
                 for i in range(count):
-                    await ws.send_str(f"${i};default;;echo;0;0;hello")
+                    await ws.send_str(f"${i};default;;echo;0;0;{body}")
                     await ws.receive()
 
             await asyncio.gather(*(run(ws, 50) for ws in sockets))  # warm up

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 from aiohttp import WSMsgType, web
 
 from aioneffos.controllers import Controller, event_exact_matcher
@@ -23,6 +24,9 @@ from aioneffos.di import Application
 from aioneffos.framework import Message, NSConn, Server, handler, setup
 
 KINDS: dict[str, Callable[[], web.Application]] = {}
+
+BODIES: dict[str, str] = {"typed": '{"text":"hello"}'}
+"""The body each ask carries, by kind (``hello`` when not listed): ``typed`` decodes JSON."""
 
 
 def kind(name: str) -> Callable[[Callable[[], web.Application]], Callable[[], web.Application]]:
@@ -136,6 +140,34 @@ def mvc_app() -> web.Application:
     mvc.register(Counter)
     # The load generator asks the event "echo", as it does the other kinds.
     mvc.handle_websocket(EchoController).set_event_matcher(event_exact_matcher({"OnEcho": "echo"}))
+    server = Server(mvc, ping_interval=None)
+    mvc.router.add_get("/", handler(server))
+    _control_routes(app, server)
+    return app
+
+
+@attrs.frozen
+class Echo:
+    """The ``typed`` kind's body and reply: ``{"text": "..."}``."""
+
+    text: str
+
+
+class TypedController(Controller):
+    """The ``typed`` kind's controller: the body decoded into an attrs class, an attrs reply."""
+
+    namespace = "default"
+
+    async def OnEcho(self, echo: Echo) -> Echo:
+        return echo
+
+
+@kind("typed")
+def typed_app() -> web.Application:
+    """An ``On*`` method with a typed body (attrs, decoded from JSON) and an attrs reply."""
+    app = web.Application()
+    mvc = Application(app, "/ws")
+    mvc.handle_websocket(TypedController).set_event_matcher(event_exact_matcher({"OnEcho": "echo"}))
     server = Server(mvc, ping_interval=None)
     mvc.router.add_get("/", handler(server))
     _control_routes(app, server)
