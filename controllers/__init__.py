@@ -8,12 +8,15 @@ A `Controller` subclass's ``On*`` coroutine methods become the events of a names
 """
 
 from .application import Application, PrefixedRouter
+from .bodies import BodyCodec
+from .contract import Emit, emits
 from .controller import Controller
 from .errors import (
     AmbiguousDependencyError,
     BodyDecodeError,
     CircularDependencyError,
     ConflictingEventError,
+    ContractError,
     ControllerError,
     DependencyError,
     FrozenApplicationError,
@@ -48,15 +51,18 @@ __all__ = [
     "SYSTEM_METHODS",
     "AmbiguousDependencyError",
     "Application",
+    "BodyCodec",
     "BodyDecodeError",
     "CircularDependencyError",
     "ConflictingEventError",
     "ConnectionContext",
+    "ContractError",
     "Controller",
     "ControllerError",
     "ControllerHandle",
     "Dependency",
     "DependencyError",
+    "Emit",
     "EventContext",
     "EventMatcher",
     "FrozenApplicationError",
@@ -70,6 +76,7 @@ __all__ = [
     "Resolver",
     "Scope",
     "ScopeMismatchError",
+    "emits",
     "event_all_matcher",
     "event_exact_matcher",
     "event_prefix_matcher",

@@ -18,12 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Self
 
-import cattrs
 from aiohttp import web
 
 from aioneffos.framework import Handler
 
-from .bodies import default_converter
+from .bodies import DEFAULT_CODEC, BodyCodec
 from .controller import Controller
 from .errors import FrozenApplicationError
 from .handle import ControllerHandle
@@ -97,7 +96,7 @@ class Application:
         prefix: str = "",
         *,
         injector: Injector | None = None,
-        converter: cattrs.BaseConverter | None = None,
+        body_codec: BodyCodec | None = None,
     ) -> None:
         self.app = app
         """The aiohttp application the routes are added to."""
@@ -106,8 +105,8 @@ class Application:
         """Routes under the prefix (Iris ``mvcApp.Router``)."""
         self.injector: Injector = injector if injector is not None else NoInjector()
         """Resolves the controllers' dependencies."""
-        self.converter = converter if converter is not None else default_converter()
-        """Decodes typed event bodies and encodes attrs replies."""
+        self.body_codec = body_codec if body_codec is not None else DEFAULT_CODEC
+        """Decodes typed event bodies, encodes attrs replies and describes both (msgspec)."""
         self._handles: list[ControllerHandle] = []
         self._frozen = False
 
@@ -142,7 +141,7 @@ class Application:
         """
         self._check_open()
         handle = ControllerHandle(
-            reflect(controller), injector=self.injector, converter=self.converter, event_matcher=event_matcher
+            reflect(controller), injector=self.injector, codec=self.body_codec, event_matcher=event_matcher
         )
         self._handles.append(handle)
         return handle

@@ -79,3 +79,7 @@ class BodyDecodeError(NeffosError, ValueError):
     Its text is the error reply, naming the field: ``invalid Chat body: required field
     missing @ $.text``.
     """
+
+
+class ContractError(NeffosError, TypeError):
+    """A server's contract cannot be written: a body or reply type has no JSON Schema."""

@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Self
 
-import cattrs
-
 from aioneffos.framework import ON_NAMESPACE_CONNECT, Handler
 
-from .bodies import body_decoder, default_converter, is_body_type, reply_encoder
+from .bodies import DEFAULT_CODEC, BodyCodec, body_decoder, is_body_type, reply_encoder
+from .contract import attach, connect_contract, method_contract
 from .controller import Controller
 from .errors import (
     FrozenApplicationError,
@@ -41,12 +40,12 @@ class ControllerHandle:
         spec: ControllerSpec,
         *,
         injector: Injector,
-        converter: cattrs.BaseConverter,
+        codec: BodyCodec,
         event_matcher: EventMatcher = DEFAULT_MATCHER,
     ) -> None:
         self._spec = spec
         self._injector = injector
-        self._converter = converter
+        self._codec = codec
         self._namespace = spec.namespace
         self._matcher: EventMatcher = event_matcher
         self._timeout: float | None = None
@@ -150,7 +149,7 @@ class ControllerHandle:
         """Compile the methods into handlers; tell whether any method (system ones too) is an event."""
         spec = self._spec
         factory = self._factory()
-        encode = reply_encoder(self._converter)
+        encode = reply_encoder(self._codec)
         events: dict[str, Handler] = {}
         sources: dict[str, str] = {}
         for method_name, raw in spec.methods.items():
@@ -162,17 +161,20 @@ class ControllerHandle:
                     f"{spec.name}.{method_name}: the event matcher gave {event!r}, not an event name"
                 )
             self._claim(sources, event, method_name)
-            events[event] = self._event_handler(event_method(spec, method_name, raw), encode)
+            events[event] = self._event_handler(event, event_method(spec, method_name, raw), encode)
         user_connect = None
+        connect_hook = None
         for method_name, raw in spec.system_methods.items():
             event = SYSTEM_METHODS[method_name]
             self._claim(sources, event, method_name)
-            handler = self._event_handler(event_method(spec, method_name, raw), encode)
+            method = event_method(spec, method_name, raw)
+            handler = self._event_handler(event, method, encode)
             if event == ON_NAMESPACE_CONNECT:
-                user_connect = handler
+                user_connect, connect_hook = handler, method.function
             else:
                 events[event] = handler
-        events[ON_NAMESPACE_CONNECT] = connect_handler(self._key, factory, user_connect)
+        connect = connect_handler(self._key, factory, user_connect)
+        events[ON_NAMESPACE_CONNECT] = attach(connect, connect_contract(spec.cls, connect_hook, self._codec))
         return events, bool(sources)
 
     def _claim(self, sources: dict[str, str], event: str, method_name: str) -> None:
@@ -210,11 +212,12 @@ class ControllerHandle:
         seeds = tuple(spec.seeds.items())
         return ControllerFactory(spec.cls, seeds, tuple(names), tuple(plan), namespace, timeout)
 
-    def _event_handler(self, method: EventMethod, encode: Callable[[object], object]) -> Handler:
+    def _event_handler(self, event: str, method: EventMethod, encode: Callable[[object], object]) -> Handler:
         positional: list[Argument] = []
         keywords: list[tuple[str, Argument]] = []
         by_keyword = False
         bodies = []
+        body_type = None
         for param in method.parameters:
             argument, is_body = self._argument(method, param)
             if argument is None:
@@ -222,6 +225,7 @@ class ControllerHandle:
                 continue
             if is_body:
                 bodies.append(param.name)
+                body_type = param.annotation
             if param.keyword_only or by_keyword:
                 keywords.append((param.name, argument))
             else:
@@ -231,9 +235,11 @@ class ControllerHandle:
                 f"{self._spec.name}.{method.name}: only one parameter can receive the body, got {bodies}"
             )
         message_only = not keywords and len(positional) == 1 and positional[0].resolve is message_of
-        return event_handler(
+        handler = event_handler(
             self._key, method.function, tuple(positional), tuple(keywords), encode, message_only=message_only
         )
+        contract = method_contract(event, self._spec.cls, method.function, body_type, self._codec)
+        return attach(handler, contract)
 
     def _argument(self, method: EventMethod, param: Parameter) -> tuple[Argument | None, bool]:
         """Compile one parameter: the message, a framework value, a dependency, or the typed body.
@@ -256,7 +262,7 @@ class ControllerHandle:
             if marker is not None:
                 raise
             if is_body_type(param.annotation):
-                return Argument(body_decoder(param.annotation, self._converter), False), True
+                return Argument(body_decoder(param.annotation, self._codec), False), True
             if param.default is not EMPTY:
                 return None, False
             raise
@@ -274,18 +280,18 @@ def handle_websocket(
     *,
     event_matcher: EventMatcher = DEFAULT_MATCHER,
     injector: Injector | None = None,
-    converter: cattrs.BaseConverter | None = None,
+    body_codec: BodyCodec | None = None,
 ) -> ControllerHandle:
     """Register a controller without an MVC application or aiohttp app (neffos ``NewStruct``).
 
     The handle is a `ConnHandler` on its own: serve it with ``Server(handle)``, or give it
     to a client, ``await dial(url, handle)``, where its methods answer what the server
-    sends. *injector* defaults to `NoInjector` (framework values only), *converter* to
+    sends. *injector* defaults to `NoInjector` (framework values only), *body_codec* to
     the one `Application` uses. Everything is checked as `Application.handle_websocket` does.
     """
     return ControllerHandle(
         reflect(controller),
         injector=injector if injector is not None else NoInjector(),
-        converter=converter if converter is not None else default_converter(),
+        codec=body_codec if body_codec is not None else DEFAULT_CODEC,
         event_matcher=event_matcher,
     )

@@ -16,6 +16,7 @@ from aioneffos.framework import (
     is_system_event,
 )
 
+from .contract import EventContract, attach, attached
 from .errors import ConflictingEventError
 
 HandlerSource = ConnHandler | Mapping[str, Mapping[str, Handler]]
@@ -44,7 +45,13 @@ def join_conn_handlers(*handlers: HandlerSource) -> Namespaces:
                 else:
                     merged[event] = handler
     for (namespace, event), chain in hooks.items():
-        events[namespace][event] = chain[0] if len(chain) == 1 else _chain(event, tuple(chain))
+        if len(chain) == 1:
+            events[namespace][event] = chain[0]
+            continue
+        contracts: tuple[EventContract, ...] = ()
+        for hook in chain:  # the documentation of every part survives the chaining
+            contracts += attached(hook) or ()
+        events[namespace][event] = attach(_chain(event, tuple(chain)), *contracts)
     return Namespaces({namespace: Events(table) for namespace, table in events.items()})
 
 

@@ -14,10 +14,10 @@ six steps use::
 
 from __future__ import annotations
 
-import cattrs
 from aiohttp import web
 
 from aioneffos.controllers import Application as ControllerApplication
+from aioneffos.controllers import BodyCodec
 
 from .registry import Registry
 
@@ -35,11 +35,11 @@ class Application(ControllerApplication):
         prefix: str = "",
         *,
         registry: Registry | None = None,
-        converter: cattrs.BaseConverter | None = None,
+        body_codec: BodyCodec | None = None,
     ) -> None:
         self.registry = registry if registry is not None else Registry()
         """The dependencies; override providers through it in tests."""
-        super().__init__(app, prefix, injector=self.registry, converter=converter)
+        super().__init__(app, prefix, injector=self.registry, body_codec=body_codec)
         app.on_cleanup.append(self._close_registry)
 
     async def _close_registry(self, _: web.Application) -> None:

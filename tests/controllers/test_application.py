@@ -163,7 +163,10 @@ def test_public_names_are_all_exported(module: str) -> None:
 SUBMODULES = {
     "aioneffos.controllers": {
         "application",
+        "asyncapi",
+        "asyncapi_writer",
         "bodies",
+        "contract",
         "controller",
         "errors",
         "handle",
@@ -172,6 +175,7 @@ SUBMODULES = {
         "join",
         "matchers",
         "reflection",
+        "yaml_writer",
     },
     "aioneffos.di": {"application", "registrations", "registry", "resolvers"},
 }
