@@ -8,7 +8,8 @@ import inspect
 import itertools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType
@@ -98,6 +99,16 @@ class Server:
     def namespaces(self) -> Collection[str]:
         """Give the names of the namespaces this server serves."""
         return self._tables.keys()
+
+    @property
+    def handlers(self) -> Mapping[str, Mapping[str, ev.Handler]]:
+        """Give the handlers this server dispatches to, by namespace and event (read-only)."""
+        return MappingProxyType(
+            {
+                name: MappingProxyType({event: entry.handler for event, entry in table.entries.items()})
+                for name, table in self._tables.items()
+            }
+        )
 
     @property
     def connections(self) -> Collection[Conn]:
