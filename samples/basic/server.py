@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from aioneffos.controllers import emits
 from aioneffos.framework import Message, NSConn, Server, handler, setup
 from samples.common import add_neffos_js, page
 
@@ -20,6 +21,7 @@ SUGGESTION = "Why not try this one? 06-24-2019"
 NUDGE = "What are you doing?"
 
 
+@emits("notify", str, summary="A nudge after repeated bad dates, and the server's uptime every minute.")
 async def workday(ns: NSConn, msg: Message) -> str:
     """Reply whether the date in the body is a working day; a bad date is an error reply."""
     try:

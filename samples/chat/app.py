@@ -6,6 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from aioneffos.controllers.asyncapi import add_asyncapi_route
 from aioneffos.di import Application
 from aioneffos.framework import Server, handler, setup
 from samples.chat.controller import ChatController, user_from_request
@@ -30,4 +31,5 @@ def make_app(*, store: MessageStore | None = None) -> web.Application:
     server = Server(mvc_app)
     mvc_app.router.add_get("/", handler(server))  # "/" under the prefix: /ws
     setup(app, server)
+    add_asyncapi_route(app, server, pathname=ENDPOINT, title="chat sample")  # the contract, for front ends
     return app

@@ -13,7 +13,7 @@ import time
 import attrs
 from aiohttp import web
 
-from aioneffos.controllers import Controller
+from aioneffos.controllers import Controller, emits
 from aioneffos.framework import Message
 from samples.chat.store import ChatMessage, MessageStore
 
@@ -52,6 +52,9 @@ class ChatText:
     text: str
 
 
+@emits("OnHistory", list[ChatMessage], summary="The room's recent messages, to whoever just joined it.")
+@emits("OnNotice", str, summary="Someone joined or left the room.")
+@emits("OnChat", ChatMessage, summary="A message said in the room, the sender's own included.")
 class ChatController(Controller):
     """Rooms with a history: join one, read what was said, talk to whoever is in it."""
 

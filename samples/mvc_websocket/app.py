@@ -14,7 +14,7 @@ from typing import Protocol
 import attrs
 from aiohttp import web
 
-from aioneffos.controllers import Controller
+from aioneffos.controllers import Controller, emits
 from aioneffos.di import Application
 from aioneffos.framework import Message, Server, handler, setup
 from samples.common import add_neffos_js, page
@@ -53,7 +53,9 @@ class WebsocketController(Controller):
     async def OnNamespaceDisconnect(self, msg: Message) -> None:
         self.logger.log(f"Disconnected {self.conn.id}")
 
+    @emits("OnChat", str, summary="What another client said.")
     async def OnChat(self, msg: Message) -> None:
+        """Pass the text on to every other client."""
         remote = self.request.remote  # the upgrade request: Iris's websocket.GetContext
         self.logger.log(f"[IP: {remote}] [ID: {self.conn.id}] broadcast to other clients: {msg.text}")
         self.server.broadcast(msg, exclude=self.ns_conn)

@@ -12,12 +12,14 @@ from pathlib import Path
 
 from aiohttp import web
 
+from aioneffos.controllers import emits
 from aioneffos.framework import ON_NATIVE_MESSAGE, Conn, Events, Message, NSConn, Server, handler, setup
 from samples.common import page
 
 logger = logging.getLogger("samples.native_messages")
 
 
+@emits(ON_NATIVE_MESSAGE, str, summary="What another client sent (as is), or the welcome text.")
 async def on_native_message(ns: NSConn, msg: Message) -> None:
     """Relay a frame to every other client: text stays text, binary stays binary."""
     logger.info("%s says %r", ns.conn.id, msg.body[:80])

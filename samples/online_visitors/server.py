@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from aioneffos.controllers import emits
 from aioneffos.framework import (
     ON_ROOM_JOIN,
     ON_ROOM_JOINED,
@@ -42,6 +43,7 @@ class PageViews:
         if msg.room not in PAGES.values():
             raise LookupError(f"unknown page {msg.room!r}")
 
+    @emits("onNewVisit", str, summary="The number of viewers of the page (the room), as text.")
     async def on_room_joined(self, ns: NSConn, msg: Message) -> None:
         """Count one more viewer and tell everyone on that page, the newcomer included."""
         self.counts[msg.room] = self.counts.get(msg.room, 0) + 1

@@ -17,6 +17,8 @@ from pathlib import Path
 import attrs
 from aiohttp import web
 
+from aioneffos.controllers import Emit
+from aioneffos.controllers.asyncapi import add_asyncapi_route
 from aioneffos.framework import (
     SERVER_KEY,
     AskTimeoutError,
@@ -101,4 +103,6 @@ def make_app() -> web.Application:
     app.router.add_post("/ask", ask)
     add_neffos_js(app)
     setup(app, server)
+    question = Emit("question", str, reply=str, summary="The poll's question; answer with text.")
+    add_asyncapi_route(app, server, pathname="/ws", emits={NAMESPACE: [question]})
     return app

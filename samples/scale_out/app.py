@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from aiohttp import web
 
+from aioneffos.controllers import emits
 from aioneffos.framework import (
     Exchange,
     LocalExchange,
@@ -43,6 +44,19 @@ def exchange_from_url(url: str, **options: Any) -> Exchange:
     raise ValueError(f"unknown exchange URL {url!r}: use redis://host:port or nats://host:port")
 
 
+# The bodies the server sends, for the AsyncAPI document ("from" is a keyword: functional syntax).
+Said = TypedDict("Said", {"from": str, "text": str})
+"""A chat line as sent to the others: who said it, and what."""
+Poked = TypedDict("Poked", {"from": str})
+"""A poke as asked of its target: who pokes."""
+
+
+class BrokerState(TypedDict):
+    """Whether this node reaches the other nodes through its broker."""
+
+    broker: Literal["up", "down"]
+
+
 def _json(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode()
 
@@ -61,21 +75,25 @@ def make_server(exchange: Exchange) -> Server:
         synced = await server.exchange.synced(SYNC_TIMEOUT)
         return {"id": ns.conn.id, "node": server.node_id, "synced": synced, "rooms": sorted(ns.rooms)}
 
+    @emits("chat", Said, summary="What someone said to the whole namespace.")
     def chat(ns: NSConn, msg: Message) -> None:
         """Send the text to everyone else in the namespace, on every node."""
         ns.broadcast("chat", {"from": ns.conn.id, "text": msg.text}, exclude_self=True)
 
+    @emits("say", Said, summary="What someone said in your room.")
     def say(ns: NSConn, msg: Message) -> None:
         """Send the text to everyone else in the sender's room (``room.emit("say", text)``)."""
         if msg.room:
             ns.broadcast("say", {"from": ns.conn.id, "text": msg.text}, room=msg.room, exclude_self=True)
 
+    @emits("whisper", Said, summary="What someone whispered to you.")
     def whisper(ns: NSConn, msg: Message) -> None:
         """Send ``{"to": id, "text": ...}`` to the connection(s) with that id, wherever they are."""
         data = msg.json()
         body = _json({"from": ns.conn.id, "text": data["text"]})
         server.broadcast(Message(NAMESPACE, "whisper", body, to=data["to"]))
 
+    @emits("poke", Poked, reply=bytes, summary="Someone pokes you; your answer goes back to them.")
     async def poke(ns: NSConn, msg: Message) -> bytes:
         """Ask the connection whose id is the body, wherever it is, and give its answer."""
         reply = await server.ask(Message(NAMESPACE, "poke", _json({"from": ns.conn.id}), to=msg.text))
@@ -90,6 +108,7 @@ def make_server(exchange: Exchange) -> Server:
         """Give the number of connections of the whole cluster."""
         return str(await server.cluster_total_connections())
 
+    @emits("system", BrokerState, summary="Pushed when this node loses or regains its broker.")
     def health(_: NSConn, __: Message) -> str:
         """Tell whether this node reaches the others (``up``) or only its own clients (``down``)."""
         return "up" if server.exchange.healthy else "down"
