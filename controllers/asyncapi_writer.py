@@ -129,15 +129,16 @@ class DocumentWriter:
         channel["x-neffos-namespace"] = namespace.name
         self.channels[channel_id] = channel
         context = _Channel(self, channel_id, messages)
-        if not self.native_only:
-            for request in SYSTEM_REQUESTS:
-                context.system(request, namespace)
+        # The application's own events first: what a reader looks for; the protocol's after.
         for contract in namespace.events:
             context.receive(contract)
         if namespace.native:
             context.native_receive()
         for emit, codec in namespace.emits:
             context.send(emit, codec)
+        if not self.native_only:
+            for request in SYSTEM_REQUESTS:
+                context.system(request, namespace)
 
     def describe(self, holder: dict[str, Any], kind: Any, codec: BodyCodec | None, where: str) -> None:
         """Set *holder*'s ``payload`` and ``contentType`` for body type *kind*."""
