@@ -81,8 +81,8 @@ def body_decoder(cls: type[Any], codec: BodyCodec) -> Resolver:
             return decode(body)
         except msgspec.ValidationError as exc:
             raise BodyDecodeError(f"invalid {name} body: {exc}") from None
-        except msgspec.DecodeError as exc:
-            raise BodyDecodeError(f"invalid {name} body: not JSON ({exc})") from None
+        except msgspec.DecodeError:
+            raise BodyDecodeError(f"invalid {name} body: not JSON") from None
         except Exception as exc:  # a dec_hook or an attrs validator raised something else
             raise BodyDecodeError(f"invalid {name} body: {exc}") from None
 

@@ -112,8 +112,8 @@ async def test_typed_body_wrong_nested_type_names_the_path(shapes: NSConn) -> No
 @pytest.mark.parametrize(
     ("body", "text"),
     [
-        ("not json", "invalid Point body: not JSON (JSON is malformed: invalid character (byte 4))"),
-        ("", "invalid Point body: not JSON (Input data was truncated)"),
+        ("not json", "invalid Point body: not JSON"),
+        ("", "invalid Point body: not JSON"),
         ("[1, 2]", "invalid Point body: Expected `object`, got `array`"),
     ],
 )
