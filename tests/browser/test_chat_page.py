@@ -100,3 +100,75 @@ async def test_chat_page_refused_name_shows_the_server_text(start_sample: StartS
         "could not join: pick a name of 1 to 24 characters"
     )
     await expect(page.locator("#chat")).to_be_hidden()
+
+
+async def test_chat_page_double_click_on_join_opens_one_connection(
+    start_sample: StartSample, open_page
+) -> None:
+    sample = await start_sample("chat")
+    page = await open_page(sample.url)
+    sockets: list[str] = []
+    page.on("websocket", lambda socket: sockets.append(socket.url))
+
+    await page.fill("#name", "alice")
+    await page.dblclick("#login button")
+    await expect(page.locator("#text")).to_be_enabled()
+    await say(page, "once")
+
+    await expect(page.locator("#messages li.chat .text")).to_have_text(["once"])
+    await expect(page.locator("#messages li.notice")).to_have_text(["alice joined #general"])
+    assert len(sockets) == 1
+
+
+async def test_chat_page_join_with_the_server_down_says_so(start_sample: StartSample, open_page) -> None:
+    sample = await start_sample("chat")
+    page = await open_page(sample.url)
+    assert await sample.stop() == 0
+
+    await page.fill("#name", "alice")
+    await page.click("#login button")
+
+    await expect(page.locator("#login-error")).to_have_text(
+        "could not join: cannot reach the server (is it running?)"
+    )
+    await expect(page.locator("#login button")).to_be_enabled()  # try again once it is back
+
+
+async def test_chat_page_refused_room_keeps_the_heading_honest(start_sample: StartSample, open_page) -> None:
+    sample = await start_sample("chat")
+    page = await open_page(f"{sample.url}?name=alice&room=lounge")
+
+    await expect(page.locator("#room-error")).to_have_text(
+        "could not join #lounge: no room 'lounge'; try one of general, random, python"
+    )
+    await expect(page.locator("#room-title")).to_have_text("#general")  # where it went instead
+    await expect(page.locator("#text")).to_be_enabled()
+
+
+async def test_chat_page_room_from_the_address_is_joined(start_sample: StartSample, open_page) -> None:
+    sample = await start_sample("chat")
+    page = await open_page(f"{sample.url}?name=alice&room=python")
+
+    await expect(page.locator("#messages li.notice")).to_have_text(["alice joined #python"])
+    await expect(page.locator("#room-title")).to_have_text("#python")
+
+
+async def test_chat_page_fits_a_phone_screen_with_long_words(start_sample: StartSample, open_page) -> None:
+    sample = await start_sample("chat")
+    page = await open_page(sample.url)
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.fill("#name", "alice")
+    await page.click("#login button")
+    await expect(page.locator("#text")).to_be_enabled()
+
+    await say(page, "a" * 300)
+    await expect(page.locator("#messages li.chat .text")).to_have_text(["a" * 300])
+
+    # Nothing is wider than the screen: no sideways scrolling, neither of the page nor of the messages.
+    widths = await page.evaluate(
+        """() => [document.documentElement.scrollWidth, document.documentElement.clientWidth,
+                  document.getElementById("messages").scrollWidth,
+                  document.getElementById("messages").clientWidth]"""
+    )
+    assert widths[0] <= widths[1] and widths[2] <= widths[3], widths
+    await page.screenshot(path=artifact("chat-390px.png"))

@@ -2,10 +2,23 @@
 import * as neffos from "/neffos.js/neffos.js";
 
 const NAMESPACE = "chat";
+const FIRST_ROOM = "general";
 const $ = (id) => document.getElementById(id);
 
 let chat = null;           // the NSConn of namespace "chat" (a new one after each reconnection)
-let currentRoom = "general";
+let joinedRoom = null;     // the room this tab is in, once the server said yes
+let wantedRoom = FIRST_ROOM;
+let joining = false;       // a dial is under way: a second click on "Join" must not open another
+let roomChanges = Promise.resolve();  // room switches run one after the other
+
+// neffos.dial rejects with the WebSocket's error Event when the server cannot be reached
+// (browsers say nothing more), and with an Error carrying the server's text on a refusal.
+function reason(err) {
+  if (err instanceof Event) {
+    return "cannot reach the server (is it running?)";
+  }
+  return err.message || String(err);
+}
 
 function setStatus(text, online) {
   $("status").textContent = text;
@@ -36,7 +49,6 @@ function addMessage(message) {
 }
 
 function showRoom(room) {
-  currentRoom = room;
   $("room-title").textContent = "#" + room;
   for (const button of document.querySelectorAll("#rooms button")) {
     button.classList.toggle("current", button.dataset.room === room);
@@ -51,17 +63,24 @@ const events = {
       setStatus("connected as " + $("name").value, true);
       // After a reconnection neffos.js joins the previous rooms by itself.
       if (!ns.conn.wasReconnected()) {
-        joinRoom(currentRoom);
+        joinRoom(wantedRoom);
       }
     },
     _OnNamespaceDisconnect(ns, msg) {
+      chat = null;  // closed: the next _OnNamespaceConnected brings the new one
       setStatus("disconnected, reconnecting…", false);
       setInputEnabled(false);
     },
     _OnRoomJoined(ns, msg) {
+      joinedRoom = msg.Room;
       showRoom(msg.Room);
       setInputEnabled(true);
       $("text").focus();
+    },
+    _OnRoomLeft(ns, msg) {
+      if (msg.Room === joinedRoom) {
+        joinedRoom = null;
+      }
     },
     OnHistory(ns, msg) {
       $("messages").replaceChildren();
@@ -82,23 +101,37 @@ const events = {
   },
 };
 
-async function joinRoom(room) {
-  if (chat === null) {
+function joinRoom(room) {
+  roomChanges = roomChanges.then(() => changeRoom(room));
+}
+
+async function changeRoom(room) {
+  if (chat === null || room === joinedRoom) {
     return;
   }
   setInputEnabled(false);
+  $("room-error").textContent = "";
   try {
-    const previous = chat.room(currentRoom);
-    if (previous !== undefined && currentRoom !== room) {
+    const previous = joinedRoom === null ? undefined : chat.room(joinedRoom);
+    if (previous !== undefined) {
       await previous.leave();
     }
     await chat.joinRoom(room);
   } catch (err) {
-    addLine("error", [["text", "could not join #" + room + ": " + (err.message || err)]]);
+    const text = "could not join #" + room + ": " + reason(err);
+    if (joinedRoom === null && room !== FIRST_ROOM) {
+      await changeRoom(FIRST_ROOM);  // a refused room from the address: go where everyone is
+    }
+    $("room-error").textContent = text;
   }
 }
 
 async function start(name) {
+  if (joining) {
+    return;
+  }
+  joining = true;
+  $("join").disabled = true;
   $("login-error").textContent = "";
   try {
     // `headers` reach the server as X-Websocket-Header-* query parameters (browsers cannot
@@ -113,7 +146,9 @@ async function start(name) {
     $("login").hidden = true;
     $("chat").hidden = false;
   } catch (err) {
-    $("login-error").textContent = "could not join: " + (err.message || err);
+    $("login-error").textContent = "could not join: " + reason(err);
+    $("join").disabled = false;
+    joining = false;
   }
 }
 
@@ -125,7 +160,7 @@ $("login").addEventListener("submit", (event) => {
 $("say").addEventListener("submit", (event) => {
   event.preventDefault();
   const text = $("text").value.trim();
-  const room = chat && chat.room(currentRoom);
+  const room = chat && joinedRoom && chat.room(joinedRoom);
   if (text && room) {
     room.emit("OnChat", JSON.stringify({ text }));
     $("text").value = "";
@@ -136,11 +171,10 @@ for (const button of document.querySelectorAll("#rooms button")) {
   button.addEventListener("click", () => joinRoom(button.dataset.room));
 }
 
-// http://127.0.0.1:8080/?name=alice joins at once; &room=python picks the first room.
+// http://127.0.0.1:8080/?name=alice joins at once; &room=python picks the first room
+// (the heading shows it once the server accepted the join).
 const params = new URLSearchParams(location.search);
-if (params.get("room")) {
-  showRoom(params.get("room"));
-}
+wantedRoom = params.get("room") || FIRST_ROOM;
 if (params.get("name")) {
   $("name").value = params.get("name");
   start(params.get("name"));
