@@ -41,3 +41,22 @@ async def test_page_chat_and_whisper_cross_nodes(start_nodes: StartNodes, open_p
     await expect(alice.locator("#log")).to_contain_text("(whisper)", timeout=TIMEOUT)
     await expect(alice.locator("#log")).to_contain_text("psst")
     await alice.screenshot(path=artifact("scale_out.png"))
+
+
+@pytest.mark.parametrize("broker", ["redis"], indirect=True)
+async def test_page_keeps_working_after_a_reconnect(start_nodes: StartNodes, open_page: OpenPage) -> None:
+    a, b = await start_nodes(2)
+    alice, alice_id = await opened(open_page, a)
+    bob, _ = await opened(open_page, b)
+
+    await send(bob, f"/kick {alice_id}")  # closed on node a; neffos.js dials again by itself
+    await expect(alice.locator("#log")).to_contain_text("disconnected, reconnecting…", timeout=TIMEOUT)
+    await expect(alice.locator("#who")).not_to_contain_text(alice_id, timeout=TIMEOUT)
+    await expect(alice.locator("#who")).to_contain_text("you are", timeout=TIMEOUT)
+    new_id = (await alice.locator("#who").inner_text()).split()[2]
+
+    await send(alice, "back again")
+    await expect(bob.locator("#log")).to_contain_text(f"{new_id}: back again", timeout=TIMEOUT)
+    await send(alice, "/online")
+    await expect(alice.locator("#log")).to_contain_text("online: 2", timeout=TIMEOUT)
+    await expect(alice.locator("#log .err")).to_have_count(0)
