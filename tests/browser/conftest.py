@@ -47,10 +47,19 @@ async def browser() -> AsyncIterator[Browser]:
 
 OpenPage = Callable[[str], Awaitable[Page]]
 
+# Headless Chromium never asks for the icon, a desktop browser always does: fetch what it would
+# fetch (the page's <link rel=icon>, else /favicon.ico) so that a 404 there fails the test.
+FETCH_ICON = """async () => {
+  const link = document.querySelector('link[rel~="icon"]');
+  const url = link ? link.href : new URL("/favicon.ico", location.href).href;
+  return [url, (await fetch(url)).status];
+}"""
+
 
 @pytest.fixture
 async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
-    """Give ``await open_page(url)``: a new tab on *url*; the test fails if a page throws."""
+    """Give ``await open_page(url)``: a new tab on *url*; the test fails if a page throws
+    or if its icon is not found."""
     context = await browser.new_context()
     errors: list[str] = []
 
@@ -58,11 +67,14 @@ async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
         page = await context.new_page()
         page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
         await page.goto(url)
+        icon, status = await page.evaluate(FETCH_ICON)
+        if status >= 400:
+            errors.append(f"{page.url}: the icon {icon} answered {status}")
         return page
 
     yield open_tab
     await context.close()
-    assert errors == [], "uncaught errors in the page"
+    assert errors == [], "uncaught errors in the page, or a missing icon"
 
 
 def artifact(name: str) -> Path:

@@ -36,3 +36,20 @@ async def test_readme_page_hears_chat_and_shows_replies_and_errors(serve, open_p
         await expect(log).to_have_text(
             ["connected as browser", "heard: hi from python", "reply: HELLO", "error: nothing to shout"]
         )
+
+
+async def test_readme_page_says_when_the_websocket_is_not_there(serve, open_page, tmp_path: Path) -> None:
+    (page_html,) = readme.blocks("html", "The browser client")
+    (page_program,) = readme.blocks("python", "The browser client")
+    (tmp_path / "index.html").write_text(page_html)
+    (tmp_path / "node_modules").symlink_to(REPO_ROOT / "node_modules")
+    no_websocket = "from aiohttp import web\n\napp = web.Application()  # no route at /ws\n"
+
+    with readme.programs(tmp_path, {"app.py": no_websocket, "page.py": page_program}) as program:
+        url = await serve(app=program.app, path="/")
+        page = await open_page(url.replace("ws://", "http://"))
+        log = page.locator("#log li")
+        await expect(log).to_have_text(["could not connect: no websocket server at /ws"])
+        await page.fill("#text", "hello")
+        await page.click("button")
+        await expect(log).to_have_text(["could not connect: no websocket server at /ws", "not connected"])

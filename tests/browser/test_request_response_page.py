@@ -29,3 +29,18 @@ async def test_request_response_page_answers_and_shows_every_answer(
         await expect(page.locator("#asked")).to_have_text("asked: Lunch at noon?")
     finally:
         await python.close()
+
+
+async def test_request_response_page_says_when_the_server_is_gone(
+    start_sample: StartSample, open_page
+) -> None:
+    sample = await start_sample("request_response")
+    page = await open_page(sample.url + "?name=tab")
+    await expect(page.locator("#status")).to_have_text("connected as tab")
+
+    assert await sample.stop() == 0
+    await expect(page.locator("#status")).to_have_text("disconnected, reconnecting…")
+    await page.click("#ask")
+    await expect(page.locator("#elapsed")).to_have_text(
+        "could not ask: cannot reach the server (is it running?)"
+    )
