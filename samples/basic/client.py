@@ -6,12 +6,10 @@ Run the server first, then ``python -m samples.basic.client [--url ws://127.0.0.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 
 from aioneffos.framework import Message, NSConn, RemoteError, WriteClosedError, dial
 from samples.basic.server import NAMESPACE
-from samples.common import stdin_lines
+from samples.common import run_client, stdin_lines
 
 
 async def on_notify(ns: NSConn, msg: Message) -> None:
@@ -44,5 +42,5 @@ async def main(url: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Ask the basic sample's server whether dates are workdays.")
     parser.add_argument("--url", default="ws://127.0.0.1:8080/ws", help="server URL (default: %(default)s)")
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C quits quietly, as Ctrl+D does
-        asyncio.run(main(parser.parse_args().url))
+    url = parser.parse_args().url
+    run_client(main(url), url)

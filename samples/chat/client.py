@@ -6,13 +6,11 @@ Prints the room's history and everything said after it; each line typed is said 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
 
-from aioneffos.framework import Events, Message, NSConn, dial
+from aioneffos.framework import Events, Message, NSConn, RemoteError, dial
 from samples.chat.controller import NAMESPACE
-from samples.common import stdin_lines
+from samples.common import ExitError, run_client, stdin_lines
 
 
 def show(message: dict[str, object]) -> None:
@@ -43,8 +41,14 @@ async def main(url: str, name: str, room_name: str) -> None:
     """Join *room_name* as *name*; say every line typed until end of input."""
     conn = await dial(url, {NAMESPACE: EVENTS}, headers={"X-Username": name}, reconnect=1.0)
     try:
-        chat = await conn.connect(NAMESPACE)
-        room = await chat.join_room(room_name)
+        try:
+            chat = await conn.connect(NAMESPACE)
+        except RemoteError as exc:  # user_from_request refused the name
+            raise ExitError(f"could not join the chat: {exc.text}") from None
+        try:
+            room = await chat.join_room(room_name)
+        except RemoteError as exc:  # OnRoomJoin refused the room
+            raise ExitError(f"could not join #{room_name}: {exc.text}") from None
         async for text in stdin_lines():
             if text:
                 room.emit("OnChat", json.dumps({"text": text}))
@@ -58,5 +62,4 @@ if __name__ == "__main__":
     parser.add_argument("--name", required=True, help="your name in the chat")
     parser.add_argument("--room", default="general", help="the room to join (default: %(default)s)")
     args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C quits quietly, as Ctrl+D does
-        asyncio.run(main(args.url, args.name, args.room))
+    run_client(main(args.url, args.name, args.room), args.url)

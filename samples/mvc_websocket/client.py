@@ -7,10 +7,9 @@ line typed is sent as ``OnChat``, and what the others send is printed.
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 from aioneffos.framework import Message, NSConn, dial
-from samples.common import stdin_lines
+from samples.common import run_client, stdin_lines
 from samples.mvc_websocket.app import NAMESPACE
 
 
@@ -39,4 +38,5 @@ if __name__ == "__main__":
         default="ws://127.0.0.1:8080/websocket_endpoint",
         help="server URL (default: %(default)s)",
     )
-    asyncio.run(main(parser.parse_args().url))
+    url = parser.parse_args().url
+    run_client(main(url), url)

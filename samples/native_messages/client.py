@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
 
 import aiohttp
+
+from samples.common import run_client
 
 
 async def print_incoming(ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -41,5 +42,5 @@ async def main(url: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Talk to the native_messages sample with a raw websocket.")
     parser.add_argument("--url", default="ws://127.0.0.1:8080/ws", help="server URL (default: %(default)s)")
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C quits quietly, as Ctrl+D does
-        asyncio.run(main(parser.parse_args().url))
+    url = parser.parse_args().url
+    run_client(main(url), url)

@@ -11,6 +11,7 @@ import asyncio
 import signal
 
 from aioneffos.framework import Events, Message, NSConn, dial
+from samples.common import run_client
 from samples.request_response.server import NAMESPACE
 
 
@@ -54,4 +55,4 @@ if __name__ == "__main__":
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to think before answering")
     parser.add_argument("--refuse", action="store_true", help="answer with an error instead")
     args = parser.parse_args()
-    asyncio.run(main(args.url, args.name, args.answer, args.delay, args.refuse))
+    run_client(main(args.url, args.name, args.answer, args.delay, args.refuse), args.url)

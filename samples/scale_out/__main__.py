@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from samples.common import cannot_listen
+
 from .app import exchange_from_url, make_app, make_server
 
 logger = logging.getLogger("samples.scale_out")
@@ -37,12 +39,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 async def serve(args: argparse.Namespace) -> None:
     """Serve until SIGINT or SIGTERM, then close every connection with 1001."""
     options = {"prefix": args.prefix, "reconnect_max": args.reconnect_max, "beat_interval": args.beat}
-    exchange = exchange_from_url(args.exchange, **options)
+    try:
+        exchange = exchange_from_url(args.exchange, **options)
+    except ValueError as exc:  # an unknown scheme, or a URL the broker's client cannot read
+        raise SystemExit(str(exc)) from None
     server = make_server(exchange)
     runner = web.AppRunner(make_app(server), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:  # most often: the port is taken
+        await runner.cleanup()
+        raise SystemExit(cannot_listen(args.host, args.port, exc)) from None
     logger.info(
         "node %s listening on http://%s:%d/ (websocket /ws, exchange %s)",
         server.node_id,

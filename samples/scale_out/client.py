@@ -1,4 +1,4 @@
-"""A terminal chat client for the scale-out sample: ``python -m samples.scale_out.client ws://127.0.0.1:8081/ws``.
+"""A terminal chat client for the scale-out sample: ``python -m samples.scale_out.client --url ws://127.0.0.1:8081/ws``.
 
 Type text to chat with everyone; commands: ``/join room``, ``/say room text``,
 ``/whisper id text``, ``/poke id``, ``/kick id``, ``/online``, ``/health``, ``/quit``.
@@ -7,10 +7,17 @@ Type text to chat with everyone; commands: ``/join room``, ``/say room text``,
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
 
-from aioneffos.framework import Handler, Message, NeffosError, NSConn, dial
+from aioneffos.framework import (
+    ON_NAMESPACE_CONNECTED,
+    ON_NAMESPACE_DISCONNECT,
+    Handler,
+    Message,
+    NeffosError,
+    NSConn,
+    dial,
+)
+from samples.common import run_client, stdin_lines
 
 from .app import NAMESPACE
 
@@ -38,7 +45,23 @@ def _handlers() -> dict[str, Handler]:
     def poke(ns: NSConn, _: Message) -> str:
         return f"pong from {ns.conn.id}"
 
-    return {"chat": chat, "say": say, "whisper": whisper, "system": system, "poke": poke}
+    def connected(ns: NSConn, _: Message) -> None:
+        if ns.conn.was_reconnected:  # the same NSConn, a new connection (and id)
+            _show(f"* reconnected: you are {ns.conn.id}")
+
+    def disconnected(ns: NSConn, _: Message) -> None:
+        if not ns.conn.closed_by_us:  # the node went away or kicked us: the client dials again
+            _show("* disconnected, reconnecting…")
+
+    return {
+        "chat": chat,
+        "say": say,
+        "whisper": whisper,
+        "system": system,
+        "poke": poke,
+        ON_NAMESPACE_CONNECTED: connected,
+        ON_NAMESPACE_DISCONNECT: disconnected,
+    }
 
 
 async def _run_command(ns: NSConn, line: str) -> None:
@@ -66,15 +89,12 @@ async def _run_command(ns: NSConn, line: str) -> None:
 async def main(url: str) -> None:
     """Chat on *url* until ``/quit`` or end of input."""
     conn = await dial(url, {NAMESPACE: _handlers()}, reconnect=1.0)
-    ns = await conn.connect(NAMESPACE)
-    me = (await ns.ask("hello")).json()
-    _show(f"* you are {me['id']} on node {me['node'][:8]} (type /quit to leave)")
-    loop = asyncio.get_running_loop()
     try:
-        while True:
-            raw = await loop.run_in_executor(None, sys.stdin.readline)
-            line = raw.strip()
-            if not raw or line == "/quit":
+        ns = await conn.connect(NAMESPACE)
+        me = (await ns.ask("hello")).json()
+        _show(f"* you are {me['id']} on node {me['node'][:8]} (type /quit to leave)")
+        async for line in stdin_lines():
+            if line == "/quit":
                 break
             if not line:
                 continue
@@ -91,6 +111,7 @@ async def main(url: str) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("url", nargs="?", default="ws://127.0.0.1:8080/ws")
-    asyncio.run(main(parser.parse_args().url))
+    parser = argparse.ArgumentParser(description="Chat with every node of the scale-out sample.")
+    parser.add_argument("--url", default="ws://127.0.0.1:8080/ws", help="a node's URL (default: %(default)s)")
+    url = parser.parse_args().url
+    run_client(main(url), url)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from aioneffos.framework import Conn
+from support.sample_process import start_module  # noqa: F401 (the terminal client, for test_client)
 from tests.browser.conftest import browser, open_page  # noqa: F401 (Chromium fixtures for test_page)
 from tests.scale_out.chat import ChatClient
 from tests.scale_out.processes import Broker, Node
