@@ -3,6 +3,8 @@
 
 PORT ?= 8080
 
+# A taken port: the sample's error says to try PORT=<another> make demo, not --port.
+demo: export SAMPLES_PORT_HINT = PORT={port} make demo
 demo:
 	@./.ci/setup demo
 	.venv/bin/python -m samples.chat --port $(PORT)
