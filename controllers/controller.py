@@ -74,13 +74,13 @@ class Controller:
 
     # -- NSConn conveniences ----------------------------------------------------
 
-    def emit(self, event: str, body: object = b"") -> bool:
-        """Send *event* to the peer; return False if the namespace is no longer connected."""
-        return self.ns_conn.emit(event, body)
+    def emit(self, event: str, body: object = b"") -> None:
+        """Send *event* to the peer; raise `WriteClosedError` if the namespace is no longer connected."""
+        self.ns_conn.emit(event, body)
 
-    def emit_binary(self, event: str, body: object) -> bool:
-        """Send *event* to the peer in a binary frame."""
-        return self.ns_conn.emit_binary(event, body)
+    def emit_binary(self, event: str, body: object) -> None:
+        """Send *event* to the peer in a binary frame; raise as `emit`."""
+        self.ns_conn.emit_binary(event, body)
 
     async def ask(self, event: str, body: object = b"", *, timeout: float | None = None) -> Message:
         """Ask the peer *event* and return its reply; the timeout defaults to ``set_timeouts(ask=)``."""

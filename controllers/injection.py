@@ -31,7 +31,7 @@ from aioneffos.framework.ns_conn import Cleanup, run_cleanups
 
 from .errors import MissingDependencyError, ScopeMismatchError, type_name
 
-logger = logging.getLogger("aioneffos")
+logger = logging.getLogger("aioneffos.controllers")
 
 
 class Scope(enum.Enum):

@@ -32,7 +32,7 @@ from aioneffos.controllers.errors import type_name
 from .registrations import Registration, is_container, read_registration
 from .resolvers import AppContext, Compiler
 
-logger = logging.getLogger("aioneffos")
+logger = logging.getLogger("aioneffos.di")
 
 _MARKERS: tuple[type, ...] = cast(tuple[type, ...], (wiring.Provide, wiring.Provider, wiring.Closing))
 

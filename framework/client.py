@@ -14,13 +14,14 @@ from aiohttp import WSMsgType
 
 from . import events as ev
 from .conn import CLOSE_POLICY, Conn
-from .errors import ConnectionRefusedByPeerError, HandshakeError
+from .errors import ConnectionRefusedByPeerError, HandshakeError, ReconnectingError
+from .logs import fields
 from .ns_conn import NSConn
 from .options import Options
 from .protocol import ACK_OK, ACK_REFUSED, ACK_REQUEST, Frame, Tokens
 from .websocket import RECONNECT_HEADER
 
-logger = logging.getLogger("aioneffos")
+logger = logging.getLogger("aioneffos.client")
 
 MAX_RECONNECT_DELAY = 30.0
 _HAS_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -109,13 +110,14 @@ class _Dialer:
             while True:
                 await conn.read_forever()
                 await conn.wait_closed()
-                remembered = {name: list(ns.rooms) for name, ns in conn.namespaces.items()}
-                kept = dict(conn.namespaces)
+                # With reconnect, the conn remembered its live namespaces and rooms when the
+                # socket ended; the forced disconnect events fire now, with is_reconnecting set.
                 await conn.teardown()
-                if conn.closed_by_us or self.reconnect is None or not await self._reopen(conn):
+                if not conn.is_reconnecting or not await self._reopen(conn):
                     return
-                await self._restore(conn, kept, remembered)
+                await self._restore(conn)
         finally:
+            conn.end_restore()
             if self.own_session:
                 await self.session.close()
 
@@ -129,28 +131,44 @@ class _Dialer:
             try:
                 ws, conn_id = await self.open(tries)
             except ConnectionRefusedByPeerError as exc:
-                logger.info("reconnect refused by the server: %s", exc)
+                logger.warning("reconnect refused by the server, giving up: %s", exc, extra=fields(conn.id))
                 return False
             except (aiohttp.ClientError, HandshakeError, OSError, TimeoutError) as exc:
-                logger.info("reconnect attempt %d failed: %s", tries, exc)
+                logger.info("reconnect attempt %d failed: %s", tries, exc, extra=fields(conn.id))
                 delay = min(delay * 2, MAX_RECONNECT_DELAY)
                 continue
+            if not conn.is_reconnecting:  # closed while dialling: do not come back to life
+                await ws.close()
+                return False
             conn.rebind(conn_id, ws, _ClientSink(ws), tries)
+            logger.info("reconnected as %r after %d attempt(s)", conn_id, tries, extra=fields(conn_id))
             return True
         return False
 
-    async def _restore(self, conn: Conn, kept: dict[str, NSConn], rooms: dict[str, list[str]]) -> None:
-        """Reconnect the namespaces and rooms we had, reusing the same `NSConn` objects."""
-        for name, ns in kept.items():
+    async def _restore(self, conn: Conn) -> None:
+        """Reconnect the namespaces and rooms we had, reusing the same `NSConn` and `Room` objects."""
+        for ns, rooms in conn.to_restore():
+            if not conn.will_restore(ns):
+                continue  # the program disconnected it meanwhile
             if self.native_only:
                 conn.register(ns)  # namespace "" is connected from the start, nothing to ask
                 continue
             try:
                 await conn.open_namespace(ns)
-                for room in rooms[name]:
-                    await ns.join_room(room)
+                for room in rooms:
+                    if conn.will_restore(ns, room.name):
+                        await ns.restore_room(room)
+            except ReconnectingError:
+                return  # dropped again: the next round restores what is left
             except Exception as exc:
-                logger.warning("could not restore namespace %r after reconnecting: %s", name, exc)
+                logger.warning(
+                    "could not restore namespace %r after reconnecting: %s",
+                    ns.namespace,
+                    exc,
+                    extra=fields(conn.id, ns.namespace),
+                )
+            conn.forget_restore(ns)
+        conn.end_restore()
 
 
 async def dial(
@@ -191,6 +209,7 @@ async def dial(
             await dialer.session.close()
         raise
     conn = Conn(conn_id, True, ws, dialer.tables, dialer.options, dialer.tokens)
+    conn.auto_reconnect = reconnect is not None
     conn.attach(_ClientSink(ws))
     conn.mark_acknowledged()
     if dialer.native_only:

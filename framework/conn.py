@@ -23,6 +23,7 @@ from .dispatch import dispatch
 from .errors import (
     AskTimeoutError,
     BadNamespaceError,
+    ReconnectingError,
     WriteClosedError,
     resolve_remote_error,
 )
@@ -37,9 +38,10 @@ from .store import Store
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from .room import Room
     from .server import Server
 
-logger = logging.getLogger("aioneffos")
+logger = logging.getLogger("aioneffos.conn")
 
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
@@ -112,6 +114,9 @@ class Conn:
     _background: set[asyncio.Task[None]] | None = attrs.field(default=None, init=False)
     _allow_native: bool = attrs.field(init=False)
     _connect_waiters: dict[str, list[asyncio.Future[NSConn]]] | None = attrs.field(default=None, init=False)
+    auto_reconnect: bool = attrs.field(default=False, init=False)
+    """Whether this client dials again when its socket drops (``dial(reconnect=)``)."""
+    _restoring: dict[str, tuple[NSConn, dict[str, Room]]] | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._native_only = ev.is_native_only(self._tables)
@@ -175,9 +180,81 @@ class Conn:
         """Tell whether this side started closing (so a client does not reconnect)."""
         return self._closing
 
+    @property
+    def is_reconnecting(self) -> bool:
+        """Tell whether this client lost its socket and is dialling again, or restoring its
+        namespaces and rooms (``dial(reconnect=)``); writes meanwhile raise `ReconnectingError`."""
+        return self._restoring is not None and not self._closing
+
+    @property
+    def queued_frames(self) -> int:
+        """Count the frames waiting in the outbound queue (0 while the socket keeps up)."""
+        return len(self._outbox)
+
+    @property
+    def queued_bytes(self) -> int:
+        """Count the bytes of the frames waiting in the outbound queue."""
+        return self._outbox.queued_bytes
+
+    @property
+    def asks_in_flight(self) -> int:
+        """Count the asks of this side (and server asks) waiting for this peer's reply."""
+        return len(self._waiters)
+
+    @property
+    def remote(self) -> str:
+        """Give the peer's address as aiohttp sees it (``request.remote``), or ``""`` if unknown."""
+        request = self.request
+        return (request.remote or "") if request is not None else ""
+
     async def wait_closed(self) -> None:
         """Wait until the socket has ended."""
         await asyncio.shield(self._ended)
+
+    def closed_error(self) -> WriteClosedError:
+        """Give the error for a write on this connection that cannot go out now."""
+        if self.is_reconnecting:
+            return ReconnectingError(f"connection {self.id!r} dropped and is reconnecting: nothing was sent")
+        return WriteClosedError(f"connection {self.id!r} is closed")
+
+    # -- restoring after a reconnection (client side) ----------------------------
+
+    def will_restore(self, ns: NSConn, room: str = "") -> bool:
+        """Tell whether *ns* (and its *room*) was live when the socket dropped and is being restored."""
+        restoring = self._restoring
+        if restoring is None or self._closing:
+            return False
+        entry = restoring.get(ns.namespace)
+        return entry is not None and entry[0] is ns and (not room or room in entry[1])
+
+    def forget_restore(self, ns: NSConn, room: str = "") -> None:
+        """Do not restore *ns* (or only its *room*): the program left it while reconnecting."""
+        restoring = self._restoring
+        entry = restoring.get(ns.namespace) if restoring is not None else None
+        if restoring is None or entry is None or entry[0] is not ns:
+            return
+        if room:
+            entry[1].pop(room, None)
+        else:
+            del restoring[ns.namespace]
+
+    def to_restore(self) -> list[tuple[NSConn, list[Room]]]:
+        """Give the namespaces (and rooms) to restore on a new socket, in the order joined."""
+        restoring = self._restoring or {}
+        return [(ns, list(rooms.values())) for ns, rooms in restoring.values()]
+
+    def end_restore(self) -> None:
+        """Stop reconnecting: every handle is restored, or the client gave up."""
+        self._restoring = None
+
+    def _remember_for_restore(self) -> None:
+        """Keep the live namespaces and rooms (the very objects) to restore after reconnecting."""
+        restoring = self._restoring if self._restoring is not None else {}
+        for name, ns in self._namespaces.items():
+            entry = restoring.setdefault(name, (ns, {}))
+            if entry[0] is ns:
+                entry[1].update(ns.rooms)
+        self._restoring = restoring
 
     # -- writing --------------------------------------------------------------
 
@@ -262,7 +339,7 @@ class Conn:
         error reply (`BadNamespaceError`, `RemoteError`, ...).
         """
         if self.is_closed:
-            raise WriteClosedError()
+            raise self.closed_error()
         token = self._tokens.next()
         frame = encode_fields(token, msg.namespace, msg.room, msg.event, msg.body, binary=msg.is_binary)
         pending = PendingReply(asyncio.get_running_loop().create_future())
@@ -271,7 +348,7 @@ class Conn:
             self._keep_reading()
             # Urgent: an ask made while the peer's own ask is handled must not be held (D15).
             if not self.send_frame(frame, urgent=True):
-                raise WriteClosedError()
+                raise self.closed_error()
             reply = await self.await_reply(pending, msg.event, timeout)
         finally:
             self._waiters.pop(token, None)
@@ -441,8 +518,11 @@ class Conn:
             return
         self._ended.set_result(None)
         self._outbox.close()
+        if self.auto_reconnect and not self._closing:
+            self._remember_for_restore()
+        lost = self.closed_error() if self.is_reconnecting else None
         for pending in list(self._waiters.values()):
-            pending.connection_lost()
+            pending.connection_lost(lost)
         self._waiters.clear()
         if self._backlog_room is not None:
             self._backlog_room.set()
@@ -487,9 +567,12 @@ class Conn:
             return existing
         table = self._tables.get(namespace)
         if table is None:
-            raise BadNamespaceError()
+            side = "client (declare it in dial's namespaces)" if self.is_client else "server"
+            raise BadNamespaceError(
+                f"namespace {namespace!r} is not declared on this {side}", namespace=namespace
+            )
         if self.is_closed:
-            raise WriteClosedError()
+            raise self.closed_error()
         if not self.is_client:
             self.send_ack()
         return await self.open_namespace(NSConn(self, namespace, table), timeout)
@@ -502,6 +585,14 @@ class Conn:
         try:
             await ns.fire(ev.ON_NAMESPACE_CONNECT, local)
             await self.ask(local, timeout)
+        except BadNamespaceError as exc:
+            await ns.run_cleanups()
+            if exc.namespace is not None:
+                raise
+            text = "the server has no namespace" if self.is_client else "the client did not declare namespace"
+            raise BadNamespaceError(
+                f"{text} {ns.namespace!r} (it answered 'bad namespace')", namespace=ns.namespace
+            ) from None
         except BaseException:
             await ns.run_cleanups()
             raise
@@ -513,24 +604,26 @@ class Conn:
         """Wait until *namespace* is connected, by the peer or by this side, and return it.
 
         A client uses it when the server connects it (neffos ``Client.WaitServerConnect``,
-        ``Conn.WaitConnect``): from ``on_connect``, say. Raise `AskTimeoutError` after
-        *timeout* (default `Options.ask_timeout`), or `WriteClosedError` if the connection
-        ends first. A namespace the peer never connects is only found out by the timeout.
+        ``Conn.WaitConnect``): from ``on_connect``, say; with ``dial(reconnect=)`` it also
+        waits through a reconnection until the namespace is restored. Raise
+        `AskTimeoutError` after *timeout* (default `Options.ask_timeout`), or
+        `WriteClosedError` if the connection ends for good first. A namespace the peer never
+        connects is only found out by the timeout.
         """
         existing = self._namespaces.get(namespace)
         if existing is not None:
             return existing
-        if self.is_closed:
-            raise WriteClosedError()
+        if self.is_closed and not self.is_reconnecting:
+            raise self.closed_error()
         waiter: asyncio.Future[NSConn] = asyncio.get_running_loop().create_future()
         if self._connect_waiters is None:
             self._connect_waiters = {}
         self._connect_waiters.setdefault(namespace, []).append(waiter)
         seconds = self.options.ask_timeout if timeout is None else timeout
+        # A client's connection ends for good when its supervisor (read and reconnect) does.
+        end: asyncio.Future[Any] = self._supervisor if self._supervisor is not None else self._ended
         try:
-            done, _ = await asyncio.wait(
-                (waiter, self._ended), timeout=seconds, return_when=asyncio.FIRST_COMPLETED
-            )
+            done, _ = await asyncio.wait((waiter, end), timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
             waiters = self._connect_waiters.get(namespace)
             if waiters is not None and waiter in waiters:
@@ -541,7 +634,7 @@ class Conn:
             return waiter.result()
         waiter.cancel()
         if done:
-            raise WriteClosedError()
+            raise self.closed_error()
         raise AskTimeoutError(f"{namespace!r} was not connected on {self.id!r} within {seconds:g}s")
 
     async def disconnect_all(self, *, timeout: float | None = None) -> None:
@@ -597,6 +690,7 @@ class Conn:
         if self._closing:
             await self.wait_closed()
             return
+        reconnecting = self.is_reconnecting
         self._closing = True
         seconds = self.options.close_timeout
         if drain:
@@ -614,6 +708,8 @@ class Conn:
             self._socket_ended()
         supervisor = self._supervisor
         if supervisor is not None and supervisor is not asyncio.current_task():
+            if reconnecting:
+                supervisor.cancel()  # it may be waiting for its next dial: stop now
             await asyncio.wait([supervisor], timeout=seconds)
 
     def supervise(self, work: Coroutine[Any, Any, None]) -> None:

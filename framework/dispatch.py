@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 
 from . import events as ev
 from .errors import BAD_NAMESPACE, BAD_ROOM, INVALID_PAYLOAD, error_text
+from .logs import handler_failed
 from .message import Message
 from .ns_conn import NSConn
 
 if TYPE_CHECKING:
     from .conn import Conn
 
-logger = logging.getLogger("aioneffos")
+logger = logging.getLogger("aioneffos.handlers")
 
 
 def dispatch(conn: Conn, msg: Message) -> Awaitable[None] | None:
@@ -89,6 +90,7 @@ async def _answer_connect(conn: Conn, msg: Message) -> None:
     try:
         await ns.fire(ev.ON_NAMESPACE_CONNECT, msg)
     except Exception as exc:
+        handler_failed(exc, conn.id, ns.namespace, ev.ON_NAMESPACE_CONNECT)
         conn.reply_error(msg, error_text(exc))
         await ns.run_cleanups()
         return

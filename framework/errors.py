@@ -18,10 +18,14 @@ class NeffosError(Exception):
 
 
 class BadNamespaceError(NeffosError, LookupError):
-    """The namespace is not declared on this side, or not connected."""
+    """The namespace is not declared on this side or the peer's, or not connected.
 
-    def __init__(self, text: str = BAD_NAMESPACE) -> None:
+    ``namespace`` names it when this side knows which (``None`` for a bare wire error).
+    """
+
+    def __init__(self, text: str = BAD_NAMESPACE, *, namespace: str | None = None) -> None:
         super().__init__(text)
+        self.namespace = namespace
 
 
 class BadRoomError(NeffosError, LookupError):
@@ -32,10 +36,37 @@ class BadRoomError(NeffosError, LookupError):
 
 
 class WriteClosedError(NeffosError, ConnectionError):
-    """The connection (or namespace) is closed for writing."""
+    """The connection, namespace or room is closed for writing (or gone for good).
 
-    def __init__(self, text: str = WRITE_CLOSED) -> None:
+    ``namespace`` and ``room`` name the handle written through, when known.
+    """
+
+    def __init__(
+        self, text: str = WRITE_CLOSED, *, namespace: str | None = None, room: str | None = None
+    ) -> None:
         super().__init__(text)
+        self.namespace = namespace
+        self.room = room
+
+
+class ReconnectingError(WriteClosedError):
+    """The client lost its connection and is dialling again (``dial(reconnect=)``).
+
+    Nothing was sent and nothing is queued (neffos.js loses such emits too); the same
+    `NSConn` and `Room` objects work again once restored (``await conn.wait_connect(ns)``).
+    """
+
+
+class Refused(NeffosError):  # noqa: N818 - what a handler says (`raise Refused(...)`), not a library error
+    """Raise it in a handler to refuse: the peer gets ``str(exc)`` as the error reply.
+
+    A refusal is logged at DEBUG only, as are `PermissionError` and `ValueError`; any other
+    exception from a handler is a bug and is logged at ERROR with its traceback.
+    """
+
+
+REFUSALS: tuple[type[Exception], ...] = (Refused, PermissionError, ValueError)
+"""What a handler raises on purpose to refuse (not logged as an error)."""
 
 
 class InvalidPayloadError(NeffosError, ValueError):
@@ -90,7 +121,16 @@ def resolve_remote_error(text: str) -> NeffosError:
 
 
 def error_text(exc: BaseException) -> str:
-    """Give the wire text for *exc*; never empty, as an empty text reads as success
-    (docs/protocol.md#error-text-never-empty)."""
+    """Give the wire text for *exc*: ``str(exc)``, never empty, as an empty text reads as
+    success (docs/protocol.md#error-text-never-empty).
+
+    The exception's class name stands in for an empty text, and goes before a thin one
+    that only repeats its argument (``KeyError('b')`` gives ``KeyError: 'b'``, not ``'b'``).
+    """
     text = str(exc)
-    return text if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    args = exc.args
+    if len(args) == 1 and text == repr(args[0]):
+        return f"{type(exc).__name__}: {text}"
+    return text

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 import attrs
 
+from .logs import UNKNOWN_EVENTS_REMEMBERED, WarnOnce
 from .message import Message
 
 if TYPE_CHECKING:
@@ -106,6 +107,8 @@ class NamespaceTable:
     name: str
     entries: Mapping[str, EventEntry]
     on_any: EventEntry | None
+    unknown: WarnOnce = attrs.field(factory=lambda: WarnOnce(UNKNOWN_EVENTS_REMEMBERED), eq=False, repr=False)
+    """The event names without a handler already warned about (bounded)."""
 
     def lookup(self, event: str) -> EventEntry | None:
         """Give the handler for *event*, else the ``_OnAnyEvent`` fallback, else ``None``."""

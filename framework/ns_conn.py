@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import events as ev
-from .errors import WriteClosedError, error_text
+from .errors import ReconnectingError, WriteClosedError, error_text
+from .logs import fields, handler_failed, unknown_event
 from .message import Message, as_body, reply_body
 from .protocol import encode_fields
 from .room import Room
@@ -19,7 +20,7 @@ from .store import Store
 if TYPE_CHECKING:
     from .conn import Conn
 
-logger = logging.getLogger("aioneffos")
+logger = logging.getLogger("aioneffos.handlers")
 
 Cleanup = Callable[[], Awaitable[Any] | Any]
 """Something to run when a scope ends: sync, or returning an awaitable."""
@@ -63,26 +64,55 @@ class NSConn:
 
     # -- sending --------------------------------------------------------------
 
-    def emit(self, event: str, body: object = b"", *, room: str = "", binary: bool = False) -> bool:
-        """Send *event* with *body* to the peer (in *room*, if given); False if not connected
-        (neffos ``Emit``; ``binary=True`` is ``EmitBinary``)."""
-        if self.conn.namespace(self.namespace) is not self:
-            return False
-        frame = encode_fields("", self.namespace, room, event, as_body(body), binary=binary)
-        return self.conn.send_frame(frame)
+    def emit(self, event: str, body: object = b"", *, room: str = "", binary: bool = False) -> None:
+        """Send *event* with *body* to the peer, in *room* if given (neffos ``Emit``;
+        ``binary=True`` is ``EmitBinary``).
 
-    def emit_binary(self, event: str, body: object) -> bool:
-        """Send *event* in a binary frame (neffos ``EmitBinary``)."""
-        return self.emit(event, body, binary=True)
+        Raise `ReconnectingError` while a client reconnects (nothing is queued), and
+        `WriteClosedError` naming the namespace (and room) when this namespace is
+        disconnected, the room not joined, or the connection closed.
+        """
+        conn = self.conn
+        if conn.namespace(self.namespace) is not self or (room and room not in self._rooms):
+            raise self.closed_error(room)
+        frame = encode_fields("", self.namespace, room, event, as_body(body), binary=binary)
+        if not conn.send_frame(frame):
+            raise self.closed_error(room)
+
+    def emit_binary(self, event: str, body: object) -> None:
+        """Send *event* in a binary frame (neffos ``EmitBinary``); raise as `emit`."""
+        self.emit(event, body, binary=True)
 
     async def ask(self, event: str, body: object = b"", *, timeout: float | None = None) -> Message:
         """Ask the peer *event* and return its reply (neffos ``NSConn.Ask``).
 
-        Raise `WriteClosedError` when this namespace is not connected; see `Conn.ask`.
+        Raise `ReconnectingError` or `WriteClosedError` as `emit` does; see `Conn.ask`.
         """
         if self.conn.namespace(self.namespace) is not self:
-            raise WriteClosedError()
+            raise self.closed_error()
         return await self.conn.ask(Message(self.namespace, event, as_body(body)), timeout)
+
+    def closed_error(self, room: str = "") -> WriteClosedError:
+        """Give the error for a write through this namespace (or its *room*) that cannot go out."""
+        conn = self.conn
+        name = self.namespace
+        where = f"room {room!r} of namespace {name!r}" if room else f"namespace {name!r}"
+        if conn.is_reconnecting and conn.will_restore(self, room):
+            return ReconnectingError(
+                f"cannot write to {where}: the connection dropped and is reconnecting (nothing was sent)",
+                namespace=name,
+                room=room or None,
+            )
+        if conn.is_closed and not conn.is_reconnecting:
+            why = f"connection {conn.id!r} is closed"
+        elif conn.namespace(name) is not self:
+            why = "it is not connected (disconnected)"
+            where = f"namespace {name!r}"
+        elif room:
+            why = "it is not joined (left)"
+        else:
+            why = f"connection {conn.id!r} is closed"
+        return WriteClosedError(f"cannot write to {where}: {why}", namespace=name, room=room or None)
 
     def broadcast(
         self, event: str, body: object = b"", *, room: str = "", exclude_self: bool = False
@@ -117,16 +147,28 @@ class NSConn:
         existing = self._rooms.get(room)
         if existing is not None:
             return existing
+        return await self._join(room, timeout, None)
+
+    async def restore_room(self, room: Room, *, timeout: float | None = None) -> None:
+        """Join *room* again after a reconnection, keeping the very `Room` object (client side)."""
+        if room.name not in self._rooms:
+            await self._join(room.name, timeout, room)
+
+    async def _join(self, room: str, timeout: float | None, handle: Room | None) -> Room:
         local = Message(self.namespace, ev.ON_ROOM_JOIN, room=room, is_local=True)
         await self.fire(ev.ON_ROOM_JOIN, local)
         await self.conn.ask(local, timeout)
-        joined = self._add_room(room)
+        joined = self._add_room(room, handle)
         await self.fire_quietly(ev.ON_ROOM_JOINED, local.evolve(event=ev.ON_ROOM_JOINED))
         return joined
 
     async def leave_room(self, room: str, *, timeout: float | None = None) -> None:
-        """Leave *room*; nothing happens if it is not joined. See `Room.leave`."""
+        """Leave *room*; nothing happens if it is not joined. See `Room.leave`.
+
+        While a client reconnects, leaving a room it had joined means it is not restored.
+        """
         if room not in self._rooms:
+            self.conn.forget_restore(self, room)
             return
         local = Message(self.namespace, ev.ON_ROOM_LEAVE, room=room, is_local=True)
         await self.fire(ev.ON_ROOM_LEAVE, local)
@@ -139,8 +181,8 @@ class NSConn:
         for room in list(self._rooms):
             await self.leave_room(room, timeout=timeout)
 
-    def _add_room(self, name: str) -> Room:
-        room = self._rooms[name] = Room(self, name)
+    def _add_room(self, name: str, handle: Room | None = None) -> Room:
+        room = self._rooms[name] = handle if handle is not None else Room(self, name)
         self.conn.room_changed(self, name, joined=True)
         return room
 
@@ -155,9 +197,11 @@ class NSConn:
 
         On the server the client cannot refuse, and the namespace ends here even if the
         client does not answer. On the client the server may refuse: its error is raised
-        and the namespace stays connected.
+        and the namespace stays connected. While a client reconnects, disconnecting a
+        namespace it had connected means it is not restored.
         """
         if self.conn.namespace(self.namespace) is not self:
+            self.conn.forget_restore(self)
             return
         local = Message(self.namespace, ev.ON_NAMESPACE_DISCONNECT, is_local=True)
         if self.conn.is_client:
@@ -210,7 +254,13 @@ class NSConn:
         try:
             await self.fire(event, msg)
         except Exception:
-            logger.exception("%r: %s handler failed", self, event)
+            logger.exception(
+                "namespace %r event %r on %r: handler failed",
+                self.namespace,
+                event,
+                self.conn.id,
+                extra=fields(self.conn.id, self.namespace, event, msg.room),
+            )
 
     async def dispatch(self, msg: Message) -> None:
         """Run the handler of an incoming user event and answer: reply, error reply or empty reply."""
@@ -224,6 +274,7 @@ class NSConn:
         table = self._table
         entry = table.entries.get(msg.event) or table.on_any
         if entry is None:
+            unknown_event(table.unknown, conn.id, self.namespace, msg.event)
             if msg.wait:
                 conn.reply_error(msg, f"unknown event {msg.event!r}")
             return
@@ -233,7 +284,7 @@ class NSConn:
                 result = await result
             body = result if type(result) is bytes else reply_body(result)
         except Exception as exc:
-            logger.debug("%r: %s handler raised", self, msg.event, exc_info=True)
+            handler_failed(exc, conn.id, self.namespace, msg.event, msg.room)
             conn.reply_error(msg, error_text(exc))
             return
         if body is not None:
@@ -245,8 +296,8 @@ class NSConn:
         """Run ``_OnNativeMessage``; a returned body goes back as a native message."""
         try:
             body = reply_body(await self.fire(ev.ON_NATIVE_MESSAGE, msg))
-        except Exception:
-            logger.exception("%r: native message handler failed", self)
+        except Exception as exc:
+            handler_failed(exc, self.conn.id, self.namespace, ev.ON_NATIVE_MESSAGE)
             return
         if body is not None:
             self.conn.write(Message("", ev.ON_NATIVE_MESSAGE, body, is_native=True, is_binary=msg.is_binary))
@@ -260,6 +311,7 @@ class NSConn:
             try:
                 await self.fire(ev.ON_NAMESPACE_DISCONNECT, msg)
             except Exception as exc:
+                handler_failed(exc, conn.id, self.namespace, ev.ON_NAMESPACE_DISCONNECT)
                 conn.reply_error(msg, error_text(exc))
                 return
         await self._leave_rooms_locally(is_local=False, forced=True)
@@ -277,6 +329,7 @@ class NSConn:
         try:
             await self.fire(ev.ON_ROOM_JOIN, msg)
         except Exception as exc:
+            handler_failed(exc, self.conn.id, self.namespace, ev.ON_ROOM_JOIN, msg.room)
             self.conn.reply_error(msg, error_text(exc))
             return
         self._add_room(msg.room)
@@ -291,6 +344,7 @@ class NSConn:
         try:
             await self.fire(ev.ON_ROOM_LEAVE, msg)
         except Exception as exc:
+            handler_failed(exc, self.conn.id, self.namespace, ev.ON_ROOM_LEAVE, msg.room)
             if not self.conn.is_client:
                 self.conn.reply_error(msg, error_text(exc))
                 return

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from .protocol import Frame
 
-logger = logging.getLogger("aioneffos")
+logger = logging.getLogger("aioneffos.conn")
 
 
 class FrameSink(Protocol):
@@ -70,6 +70,12 @@ class Outbox:
 
     def __len__(self) -> int:
         return len(self._queue) if self._queue is not None else 0
+
+    @property
+    def queued_bytes(self) -> int:
+        """Count the payload bytes of the queued frames (walks the queue: for inspection only)."""
+        queue = self._queue
+        return sum(len(frame.payload) for frame in queue) if queue is not None else 0
 
     @property
     def closed(self) -> bool:

@@ -22,8 +22,9 @@ class PendingReply:
         if not self.future.done():
             self.future.set_result(msg)
 
-    def connection_lost(self) -> None:
-        """One asked connection ended; once every one has, the ask fails with `WriteClosedError`."""
+    def connection_lost(self, error: WriteClosedError | None = None) -> None:
+        """One asked connection ended; once every one has, the ask fails with *error*
+        (by default `WriteClosedError`)."""
         self.remaining -= 1
         if self.remaining <= 0 and not self.future.done():
-            self.future.set_exception(WriteClosedError("connection closed before replying"))
+            self.future.set_exception(error or WriteClosedError("connection closed before replying"))

@@ -29,9 +29,17 @@ class Room:
         """Tell whether the room is still joined."""
         return self.ns_conn.room(self.name) is self
 
-    def emit(self, event: str, body: object = b"") -> bool:
-        """Send *event* in this room to this connection's peer; False if the room was left."""
-        return self.is_joined and self.ns_conn.emit(event, body, room=self.name)
+    def emit(self, event: str, body: object = b"") -> None:
+        """Send *event* in this room to this connection's peer (neffos ``Room.Emit``).
+
+        Raise `ReconnectingError` while a client reconnects (the same `Room` works again
+        once restored), or `WriteClosedError` naming the room when it was left, its
+        namespace disconnected or the connection closed.
+        """
+        ns = self.ns_conn
+        if ns.room(self.name) is not self:
+            raise ns.closed_error(self.name)
+        ns.emit(event, body, room=self.name)
 
     def broadcast(self, event: str, body: object = b"", *, exclude_self: bool = False) -> None:
         """Send *event* to every member of this room through the server (server side only)."""

@@ -16,9 +16,10 @@ from aiohttp import WSMsgType
 
 from . import events as ev
 from .conn import CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY, Conn, Socket
-from .errors import NoRecipientError, ServerClosedError, error_text, resolve_remote_error
+from .errors import REFUSALS, NoRecipientError, ServerClosedError, error_text, resolve_remote_error
 from .exchange import NO_EXCLUSION, Exchange, Exclusion, LocalExchange
 from .fanout import DONE, call_each
+from .logs import fields
 from .message import Message
 from .ns_conn import NSConn
 from .options import Options
@@ -30,7 +31,7 @@ from .room import Room
 if TYPE_CHECKING:
     from aiohttp import web
 
-logger = logging.getLogger("aioneffos")
+logger = logging.getLogger("aioneffos.server")
 
 MAX_PRE_ACK_FRAMES = 16
 """Frames a client may send before ``M``; they are handled after the ack (D1)."""
@@ -261,7 +262,10 @@ class Server:
             await _call(self.on_connect, conn)
         except Exception as exc:
             text = error_text(exc) or "connection refused"
-            logger.info("refused %r: %s", conn, text)
+            if isinstance(exc, REFUSALS):
+                logger.info("refused %r: %s", conn, text, extra=fields(conn.id))
+            else:
+                logger.error("on_connect raised for %r: %s", conn, text, exc_info=exc, extra=fields(conn.id))
             if not conn.is_acknowledged:
                 conn.send_frame(Frame(f"H{text}".encode(), True))
             # After the ack (D3) a refusal can only close the connection.

@@ -15,7 +15,7 @@ from .conn import CLOSE_GOING_AWAY, Conn
 from .protocol import Frame
 from .server import Server
 
-logger = logging.getLogger("aioneffos")
+logger = logging.getLogger("aioneffos.server")
 
 SERVER_KEY = web.AppKey("aioneffos.server", Server)
 """Where `setup` keeps the server on the aiohttp application."""

@@ -1,6 +1,8 @@
 """The chat from a terminal: ``python -m samples.chat.client --name bob [--room general] [--url ...]``.
 
 Prints the room's history and everything said after it; each line typed is said in the room.
+When the server restarts, the client dials again and rejoins the room by itself; a line
+typed while it is away is not sent, and it says so.
 """
 
 from __future__ import annotations
@@ -8,7 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 
-from aioneffos.framework import Events, Message, NSConn, RemoteError, dial
+from aioneffos.framework import (
+    ON_NAMESPACE_DISCONNECT,
+    Events,
+    Message,
+    NSConn,
+    ReconnectingError,
+    RemoteError,
+    WriteClosedError,
+    dial,
+)
 from samples.chat.controller import NAMESPACE
 from samples.common import ExitError, run_client, stdin_lines
 
@@ -34,7 +45,19 @@ async def on_notice(ns: NSConn, msg: Message) -> None:
     print(f"* {msg.text}", flush=True)
 
 
-EVENTS = Events({"OnHistory": on_history, "OnChat": on_chat, "OnNotice": on_notice})
+async def on_disconnect(ns: NSConn, msg: Message) -> None:
+    if ns.conn.is_reconnecting:  # the server went away; the client dials again by itself
+        print("* connection lost, reconnecting...", flush=True)
+
+
+EVENTS = Events(
+    {
+        "OnHistory": on_history,
+        "OnChat": on_chat,
+        "OnNotice": on_notice,
+        ON_NAMESPACE_DISCONNECT: on_disconnect,
+    }
+)
 
 
 async def main(url: str, name: str, room_name: str) -> None:
@@ -50,8 +73,14 @@ async def main(url: str, name: str, room_name: str) -> None:
         except RemoteError as exc:  # OnRoomJoin refused the room
             raise ExitError(f"could not join #{room_name}: {exc.text}") from None
         async for text in stdin_lines():
-            if text:
-                room.emit("OnChat", json.dumps({"text": text}))
+            if not text:
+                continue
+            try:
+                room.emit("OnChat", json.dumps({"text": text}))  # the same Room after a reconnection
+            except ReconnectingError:
+                print(f"! not sent (reconnecting): {text}", flush=True)
+            except WriteClosedError as exc:  # gone for good (the server refused to restore it)
+                raise ExitError(str(exc)) from None
     finally:
         await conn.close()
 

@@ -14,7 +14,7 @@ import attrs
 from aiohttp import web
 
 from aioneffos.controllers import Controller, emits
-from aioneffos.framework import Message
+from aioneffos.framework import Message, Refused
 from samples.chat.store import ChatMessage, MessageStore
 
 NAMESPACE = "chat"
@@ -70,7 +70,7 @@ class ChatController(Controller):
 
     async def OnRoomJoin(self, msg: Message) -> None:
         if msg.room not in ROOMS:  # refuses the join: the client's joinRoom rejects
-            raise LookupError(f"no room {msg.room!r}; try one of {', '.join(ROOMS)}")
+            raise Refused(f"no room {msg.room!r}; try one of {', '.join(ROOMS)}")
 
     async def OnRoomJoined(self, msg: Message) -> None:
         room = self.room(msg.room)

@@ -19,6 +19,7 @@ from aioneffos.framework import (
     Events,
     Message,
     NSConn,
+    Refused,
     Server,
     handler,
     setup,
@@ -41,7 +42,7 @@ class PageViews:
     async def on_room_join(self, ns: NSConn, msg: Message) -> None:
         """Refuse rooms that are not pages (the client's ``joinRoom`` rejects with this text)."""
         if msg.room not in PAGES.values():
-            raise LookupError(f"unknown page {msg.room!r}")
+            raise Refused(f"unknown page {msg.room!r}")
 
     @emits("onNewVisit", str, summary="The number of viewers of the page (the room), as text.")
     async def on_room_joined(self, ns: NSConn, msg: Message) -> None:

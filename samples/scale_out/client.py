@@ -73,7 +73,11 @@ async def _run_command(ns: NSConn, line: str) -> None:
         _show(f"* joined {arg}")
     elif command == "/say":
         room = ns.room(arg)
-        _show(f"* not in room {arg}" if room is None or not room.emit("say", text) else f"[{arg}] me: {text}")
+        if room is None:
+            _show(f"* not in room {arg}")
+        else:
+            room.emit("say", text)  # raises (shown as "! ...") while reconnecting
+            _show(f"[{arg}] me: {text}")
     elif command == "/whisper":
         ns.emit("whisper", {"to": arg, "text": text})
     elif command == "/poke":

@@ -62,7 +62,7 @@ async def test_server_binary_emit_reaches_the_client_as_bytes(serve, driver: Nod
     ns = conn.namespace("default")
     assert ns is not None
 
-    assert ns.emit_binary("pushedbin", b"\x00\x01;\xff")
+    ns.emit_binary("pushedbin", b"\x00\x01;\xff")
 
     msg = await client.wait_for("pushedbin")
     assert (msg.body, msg.binary, msg.set_binary, msg.namespace) == (b"\x00\x01;\xff", True, True, "default")

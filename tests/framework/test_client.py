@@ -95,7 +95,8 @@ async def test_client_close_fires_server_on_disconnect(serve: Serve, clients: Di
 
 
 async def test_client_server_connect_to_undeclared_namespace_is_refused(serve: Serve, clients: Dial) -> None:
-    # Vector 31: the client answers "bad namespace" for a namespace it does not declare.
+    # Vector 31: the client answers "bad namespace" for a namespace it does not declare; the
+    # server's error says which side lacks it.
     outcome = Inbox()
 
     async def on_connect(conn: Conn) -> None:
@@ -109,7 +110,10 @@ async def test_client_server_connect_to_undeclared_namespace_is_refused(serve: S
 
     server = Server({"default": {}, "undeclared": {}}, on_connect=on_connect)
     await clients(await serve(server), {"default": {}})
-    assert await outcome.get() == "bad namespace"
+    assert (
+        await outcome.get()
+        == "the client did not declare namespace 'undeclared' (it answered 'bad namespace')"
+    )
 
 
 async def test_client_sees_forced_namespace_disconnect_when_server_closes(

@@ -66,10 +66,16 @@ async def test_connect_refused_answers_exact_frame(serve: Serve, raw: RawConnect
     assert await peer.recv() == "$7;forbidden;;_OnNamespaceConnect;1;0;not allowed"
 
 
-async def test_connect_unknown_namespace_raises_bad_namespace(serve: Serve, clients: Dial) -> None:
+async def test_connect_namespace_the_server_lacks_raises_bad_namespace_naming_it(
+    serve: Serve, clients: Dial
+) -> None:
     conn = await clients(await serve(Server({"default": {}})), {"nope": {}})
-    with pytest.raises(BadNamespaceError, match=r"^bad namespace$"):
+    with pytest.raises(BadNamespaceError) as caught:
         await conn.connect("nope")
+    assert (str(caught.value), caught.value.namespace) == (
+        "the server has no namespace 'nope' (it answered 'bad namespace')",
+        "nope",
+    )
 
 
 async def test_connect_undeclared_namespace_fails_locally(serve: Serve, clients: Dial) -> None:
@@ -99,7 +105,7 @@ async def test_emit_reaches_server_handler(serve: Serve, clients: Dial) -> None:
     got = Inbox()
     server = Server({"default": {"chat": lambda ns, msg: got.put((msg.event, msg.body, msg.wait))}})
     ns = await (await clients(await serve(server))).connect("default")
-    assert ns.emit("chat", "hello; world") is True
+    ns.emit("chat", "hello; world")
     assert await got.get() == ("chat", b"hello; world", "")
 
 
@@ -127,10 +133,36 @@ async def test_emit_error_goes_back_as_error_message(serve: Serve, clients: Dial
     assert (msg.event, msg.err, msg.wait) == ("fail", "custom; failure", "")
 
 
-async def test_emit_on_disconnected_namespace_returns_false(serve: Serve, clients: Dial) -> None:
+async def test_emit_on_disconnected_namespace_raises_write_closed_naming_it(
+    serve: Serve, clients: Dial
+) -> None:
     ns = await (await clients(await serve(Server({"default": {}})))).connect("default")
     await ns.disconnect()
-    assert ns.emit("chat", "x") is False
+    with pytest.raises(WriteClosedError) as caught:
+        ns.emit("chat", "x")
+    assert (str(caught.value), caught.value.namespace, type(caught.value)) == (
+        "cannot write to namespace 'default': it is not connected (disconnected)",
+        "default",
+        WriteClosedError,
+    )
+
+
+async def test_emit_to_a_room_not_joined_raises_write_closed_naming_it(serve: Serve, clients: Dial) -> None:
+    ns = await (await clients(await serve(Server({"default": {}})))).connect("default")
+    with pytest.raises(
+        WriteClosedError, match=r"^cannot write to room 'r' of namespace 'default': it is not joined"
+    ):
+        ns.emit("chat", "x", room="r")
+
+
+async def test_emit_after_the_connection_closed_raises_write_closed(serve: Serve, clients: Dial) -> None:
+    conn = await clients(await serve(Server({"default": {}})))
+    ns = await conn.connect("default")
+    await conn.close()
+    with pytest.raises(
+        WriteClosedError, match=r"^cannot write to namespace 'default': connection '.+' is closed$"
+    ):
+        ns.emit("chat", "x")
 
 
 async def test_ask_gets_handler_reply(serve: Serve, clients: Dial) -> None:
@@ -195,7 +227,7 @@ async def test_ask_on_any_event_handles_unknown_events(serve: Serve, clients: Di
 async def test_ask_on_disconnected_namespace_raises_write_closed(serve: Serve, clients: Dial) -> None:
     ns = await (await clients(await serve(Server({"default": {}})))).connect("default")
     await ns.disconnect()
-    with pytest.raises(WriteClosedError, match=r"^write closed$"):
+    with pytest.raises(WriteClosedError, match=r"^cannot write to namespace 'default': it is not connected"):
         await ns.ask("echo")
 
 

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from aioneffos.framework import Message, NSConn, RemoteError, Room, Server
+from aioneffos.framework import Message, NSConn, RemoteError, Room, Server, WriteClosedError
 from tests.framework.conftest import Dial, RawConnect
 from tests.framework.peers import Inbox
 
@@ -64,7 +64,7 @@ async def test_room_emit_reaches_only_members(serve: Serve, clients: Dial) -> No
     room = await alice.join_room("r1")
     await bob.join_room("r1")
     await carol.join_room("r2")
-    assert room.emit("chat", "to room") is True
+    room.emit("chat", "to room")
     first = sorted([await got.get(), await got.get()])
     # A later message to carol's room proves she got nothing from r1 in between.
     carol_room = carol.room("r2")
@@ -108,7 +108,10 @@ async def test_leave_room_stops_room_messages(serve: Serve, clients: Dial) -> No
     room.emit("chat", "only alice")
     assert await got.get() == ("alice", "r", b"only alice")
     await bob.join_room("marker")
-    assert bob_room.emit("chat", "x") is False
+    with pytest.raises(
+        WriteClosedError, match=r"^cannot write to room 'r' of namespace 'default': it is not joined"
+    ):
+        bob_room.emit("chat", "x")
     marker = bob.room("marker")
     assert marker is not None
     marker.emit("chat", "marker")

@@ -15,6 +15,7 @@ from support.sample_process import StartModule, StartSample
 
 NS = "chat"
 TIMEOUT = 10.0
+RESTART_TIMEOUT = 40.0  # the client redials after 1 s, doubling while the server is down
 
 
 class Member:
@@ -237,3 +238,44 @@ async def test_chat_client_module_says_lines_and_prints_the_room(
     assert printed == ["[general] bob: before erin came", "* erin joined #general"]
     assert heard == {"room": "general", "sender": "erin", "text": "hello from the terminal"}
     assert (echoed, code) == ("[general] erin: hello from the terminal", 0)
+
+
+async def test_chat_client_module_survives_a_server_restart(
+    start_sample: StartSample, start_module: StartModule, members
+) -> None:
+    sample = await start_sample("chat")
+    client = await start_module(
+        "samples.chat.client", "--url", sample.ws_url, "--name", "erin", merge_stderr=True
+    )
+    assert client.stdin is not None
+    assert client.stdout is not None
+
+    async def line() -> str:
+        async with asyncio.timeout(RESTART_TIMEOUT):
+            return (await client.stdout.readline()).decode().rstrip("\n")  # type: ignore[union-attr]
+
+    async def say(text: str) -> None:
+        client.stdin.write(f"{text}\n".encode())  # type: ignore[union-attr]
+        await client.stdin.drain()  # type: ignore[union-attr]
+
+    assert await line() == "* erin joined #general"
+    sample.process.kill()  # no goodbye: the socket just ends
+    await sample.process.wait()
+    await sample.stop()
+    assert await line() == "* connection lost, reconnecting..."
+    await say("while it is down")
+    assert await line() == "! not sent (reconnecting): while it is down"
+
+    restarted = await start_sample("chat", port=sample.port)
+    assert await line() == "* erin joined #general"  # rejoined the room by itself
+    bob = await members(restarted.ws_url, "bob")
+    await bob.join("general")
+    assert [await bob.next(), await bob.next()] == [("OnHistory", []), ("OnNotice", "bob joined #general")]
+    await say("after the restart")
+
+    assert await chat_of(bob) == {"room": "general", "sender": "erin", "text": "after the restart"}
+    assert await line() == "* bob joined #general"
+    assert await line() == "[general] erin: after the restart"
+    client.stdin.close()
+    async with asyncio.timeout(TIMEOUT):
+        assert await client.wait() == 0
