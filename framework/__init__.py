@@ -33,7 +33,7 @@ from .events import (
     Namespaces,
     is_system_event,
 )
-from .exchange import Exchange, Exclusion, LocalExchange
+from .exchange import Exchange, Exclusion, LocalExchange, LocalNode, Target
 from .message import Message, Reply
 from .ns_conn import NSConn
 from .options import Options
@@ -66,6 +66,7 @@ __all__ = [
     "HandshakeError",
     "InvalidPayloadError",
     "LocalExchange",
+    "LocalNode",
     "Message",
     "NSConn",
     "Namespaces",
@@ -80,6 +81,7 @@ __all__ = [
     "Server",
     "ServerClosedError",
     "Store",
+    "Target",
     "WriteClosedError",
     "dial",
     "get_request",

@@ -1,35 +1,34 @@
-"""The `Exchange` seam: how a server delivers beyond its own process.
+"""The `Exchange` seam: how a server reaches the other nodes of its cluster.
 
-A `Server` hands every broadcast and server ask to its exchange. `LocalExchange`, the
-default, delivers inside this process. A scale-out exchange (Redis, NATS) also carries
-them to the other nodes, and each node delivers to its own connections with
-`Server.deliver` / `Server.ask_local`.
+A `Server` delivers broadcasts and forced closes to its own connections itself, then hands
+them to its exchange, which forwards them to the other nodes; server asks and connection
+counts go through the exchange, which adds the other nodes' answers to this node's. The
+server tells the exchange what it has local recipients for (`subscribe`/`unsubscribe` with
+a `Target`), and the exchange calls back only through `LocalNode`. `LocalExchange`, the
+default, has no other nodes. Scale-out exchanges live in `aioneffos.framework.scaleout`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import Literal, Protocol
 
 import attrs
 
 from .message import Message
 
-if TYPE_CHECKING:
-    from .conn import Conn
-    from .server import Server
-
 
 @attrs.frozen
 class Exclusion:
-    """Who a broadcast skips: one connection (by `Conn.key`) and/or every connection with an id."""
+    """Who a broadcast skips: one connection (by its cluster-wide key) and/or every
+    connection with an id (docs/protocol.md#connection-ids)."""
 
     conn_key: str = ""
     conn_id: str = ""
 
-    def excludes(self, conn: Conn) -> bool:
-        """Tell whether *conn* is skipped."""
-        return (bool(self.conn_key) and conn.key == self.conn_key) or (
-            bool(self.conn_id) and conn.id == self.conn_id
+    def excludes(self, conn_key: str, conn_id: str) -> bool:
+        """Tell whether the connection with key *conn_key* and id *conn_id* is skipped."""
+        return (bool(self.conn_key) and conn_key == self.conn_key) or (
+            bool(self.conn_id) and conn_id == self.conn_id
         )
 
     def __bool__(self) -> bool:
@@ -39,55 +38,112 @@ class Exclusion:
 NO_EXCLUSION = Exclusion()
 
 
-class Exchange(Protocol):
-    """Carries broadcasts and asks to every node; the server calls it, handlers never do."""
+@attrs.frozen
+class Target:
+    """What a node has local recipients for: a namespace, a room of a namespace, or a
+    connection id. Make one with `of_namespace`, `of_room`, `of_conn` or `of_message`."""
 
-    async def start(self, server: Server) -> None:
-        """Begin serving *server* (called once, before the first connection)."""
+    namespace: str = ""
+    room: str = ""
+    """A room of *namespace*; empty for the whole namespace."""
+    conn_id: str = ""
+    """A connection id; when set, the target is that id, whatever the other fields say."""
+
+    @classmethod
+    def of_namespace(cls, namespace: str) -> Target:
+        """Target the connections of *namespace*."""
+        return cls(namespace)
+
+    @classmethod
+    def of_room(cls, namespace: str, room: str) -> Target:
+        """Target the members of *room* in *namespace*."""
+        return cls(namespace, room)
+
+    @classmethod
+    def of_conn(cls, conn_id: str) -> Target:
+        """Target the connections with id *conn_id* (``to=`` sends, asks and closes)."""
+        return cls(conn_id=conn_id)
+
+    @classmethod
+    def of_message(cls, msg: Message) -> Target:
+        """Target what a broadcast or ask of *msg* reaches first: its ``to`` id, else its
+        room, else its namespace."""
+        if msg.to:
+            return cls(conn_id=msg.to)
+        return cls(msg.namespace, msg.room)
+
+    @property
+    def kind(self) -> Literal["conn", "room", "namespace"]:
+        """Tell which of the three this target is."""
+        if self.conn_id:
+            return "conn"
+        return "room" if self.room else "namespace"
+
+
+class LocalNode(Protocol):
+    """What an exchange may ask of the server it serves (a `Server` is one)."""
+
+    @property
+    def node_id(self) -> str:
+        """This node's id within the cluster."""
+        ...
+
+    @property
+    def ask_timeout(self) -> float:
+        """Seconds an ask waits by default (for asks from other nodes without their own)."""
+        ...
+
+    @property
+    def total_connections(self) -> int:
+        """Count this node's live connections."""
+        ...
+
+    def deliver(self, msg: Message, exclusion: Exclusion = ...) -> int:
+        """Write *msg* to this node's matching connections; give how many."""
+        ...
+
+    async def ask_local(self, msg: Message, exclusion: Exclusion, timeout: float) -> Message:
+        """Ask this node's matching connections; give the first reply (see `Server.ask`)."""
+        ...
+
+    def close_local(self, conn_id: str, code: int = ..., reason: str = ...) -> int:
+        """Close this node's connections with id *conn_id*; give how many."""
+        ...
+
+
+class Exchange(Protocol):
+    """Carries what crosses nodes; the server calls it, handlers never do."""
+
+    async def start(self, node: LocalNode) -> None:
+        """Begin serving *node* (called once, before the first connection)."""
         ...
 
     async def stop(self) -> None:
         """Stop and release every resource."""
         ...
 
+    def subscribe(self, target: Target) -> None:
+        """This node gained its first local recipient for *target*: take its traffic."""
+        ...
+
+    def unsubscribe(self, target: Target) -> None:
+        """This node lost its last local recipient for *target*."""
+        ...
+
     def publish(self, msg: Message, exclusion: Exclusion) -> None:
-        """Deliver *msg* to every matching connection of the cluster, this node included."""
-        ...
-
-    async def ask(self, msg: Message, exclusion: Exclusion, timeout: float) -> Message:
-        """Ask every matching connection of the cluster; return the first reply."""
-        ...
-
-    def namespace_active(self, namespace: str) -> None:
-        """This node gained its first connection in *namespace* (subscribe to its traffic)."""
-        ...
-
-    def namespace_idle(self, namespace: str) -> None:
-        """This node lost its last connection in *namespace* (unsubscribe)."""
-        ...
-
-    def room_active(self, namespace: str, room: str) -> None:
-        """This node gained its first member of *room* in *namespace*."""
-        ...
-
-    def room_idle(self, namespace: str, room: str) -> None:
-        """This node lost its last member of *room* in *namespace*."""
-        ...
-
-    def conn_active(self, conn_id: str) -> None:
-        """This node gained its first connection with id *conn_id* (for ``to=`` sends)."""
-        ...
-
-    def conn_idle(self, conn_id: str) -> None:
-        """This node lost its last connection with id *conn_id*."""
+        """Forward *msg* to the other nodes (the server has delivered it here already)."""
         ...
 
     def close_connection(self, conn_id: str, code: int, reason: str) -> None:
-        """Close every connection of the cluster with id *conn_id*, this node included."""
+        """Forward a forced close of id *conn_id* to the other nodes (done here already)."""
+        ...
+
+    async def ask(self, msg: Message, exclusion: Exclusion, timeout: float) -> Message:
+        """Ask every matching connection of the cluster, this node's included; give the first reply."""
         ...
 
     async def count_connections(self) -> int:
-        """Count the live connections of the whole cluster."""
+        """Count the live connections of the whole cluster, this node's included."""
         ...
 
     @property
@@ -104,49 +160,35 @@ class LocalExchange:
     """The default exchange: one process, no broker, zero set-up."""
 
     def __init__(self) -> None:
-        self._server: Server | None = None
+        self._node: LocalNode | None = None
 
-    async def start(self, server: Server) -> None:
-        """Remember *server*."""
-        self._server = server
+    async def start(self, node: LocalNode) -> None:
+        """Remember *node*."""
+        self._node = node
 
     async def stop(self) -> None:
         """Nothing to release."""
 
-    def _local(self) -> Server:
-        if self._server is None:
-            raise RuntimeError("exchange used before Server.start()")
-        return self._server
+    def subscribe(self, target: Target) -> None:
+        """Nothing to subscribe to."""
+
+    def unsubscribe(self, target: Target) -> None:
+        """Nothing to unsubscribe from."""
 
     def publish(self, msg: Message, exclusion: Exclusion) -> None:
-        """Deliver *msg* to this process's connections."""
-        self._local().deliver(msg, exclusion)
+        """No other node to forward to."""
+
+    def close_connection(self, conn_id: str, code: int, reason: str) -> None:
+        """No other node to forward to."""
+
+    def _local(self) -> LocalNode:
+        if self._node is None:
+            raise RuntimeError("exchange used before Server.start()")
+        return self._node
 
     async def ask(self, msg: Message, exclusion: Exclusion, timeout: float) -> Message:
         """Ask this process's matching connections."""
         return await self._local().ask_local(msg, exclusion, timeout)
-
-    def namespace_active(self, namespace: str) -> None:
-        """Nothing to subscribe to."""
-
-    def namespace_idle(self, namespace: str) -> None:
-        """Nothing to unsubscribe from."""
-
-    def room_active(self, namespace: str, room: str) -> None:
-        """Nothing to subscribe to."""
-
-    def room_idle(self, namespace: str, room: str) -> None:
-        """Nothing to unsubscribe from."""
-
-    def conn_active(self, conn_id: str) -> None:
-        """Nothing to subscribe to."""
-
-    def conn_idle(self, conn_id: str) -> None:
-        """Nothing to unsubscribe from."""
-
-    def close_connection(self, conn_id: str, code: int, reason: str) -> None:
-        """Close this process's connections with id *conn_id*."""
-        self._local().close_local(conn_id, code, reason)
 
     async def count_connections(self) -> int:
         """Count this process's connections."""

@@ -17,7 +17,7 @@ from aiohttp import WSMsgType
 from . import events as ev
 from .conn import CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY, Conn, Socket
 from .errors import REFUSALS, NoRecipientError, ServerClosedError, error_text, resolve_remote_error
-from .exchange import NO_EXCLUSION, Exchange, Exclusion, LocalExchange
+from .exchange import NO_EXCLUSION, Exchange, Exclusion, LocalExchange, Target
 from .fanout import DONE, call_each
 from .logs import fields
 from .message import Message
@@ -120,6 +120,11 @@ class Server:
     def total_connections(self) -> int:
         """Count the live connections of this process (neffos ``GetTotalConnections``)."""
         return len(self._conns)
+
+    @property
+    def ask_timeout(self) -> float:
+        """Give the seconds an ask waits by default (`Options.ask_timeout`)."""
+        return self.options.ask_timeout
 
     def connection(self, conn_id: str) -> Conn | None:
         """Give a live connection with id *conn_id*, or ``None``."""
@@ -280,7 +285,7 @@ class Server:
         same_id = self._by_id.get(conn.id)
         if same_id is None:
             self._by_id[conn.id] = [conn]
-            self.exchange.conn_active(conn.id)
+            self.exchange.subscribe(Target.of_conn(conn.id))
         else:
             same_id.append(conn)
 
@@ -291,14 +296,14 @@ class Server:
             same_id.remove(conn)
             if not same_id:
                 del self._by_id[conn.id]
-                self.exchange.conn_idle(conn.id)
+                self.exchange.unsubscribe(Target.of_conn(conn.id))
 
     def namespace_connected(self, ns_conn: NSConn) -> None:
         """Index *ns_conn* for delivery."""
         members = self._members.get(ns_conn.namespace)
         if members is None:
             members = self._members[ns_conn.namespace] = {}
-            self.exchange.namespace_active(ns_conn.namespace)
+            self.exchange.subscribe(Target.of_namespace(ns_conn.namespace))
         members[ns_conn] = None
 
     def namespace_disconnected(self, ns_conn: NSConn) -> None:
@@ -308,14 +313,14 @@ class Server:
             members.pop(ns_conn, None)
             if not members:
                 del self._members[ns_conn.namespace]
-                self.exchange.namespace_idle(ns_conn.namespace)
+                self.exchange.unsubscribe(Target.of_namespace(ns_conn.namespace))
 
     def room_joined(self, ns_conn: NSConn, room: str) -> None:
         """Index *ns_conn* as a member of *room*."""
         members = self._rooms.get((ns_conn.namespace, room))
         if members is None:
             members = self._rooms[(ns_conn.namespace, room)] = {}
-            self.exchange.room_active(ns_conn.namespace, room)
+            self.exchange.subscribe(Target.of_room(ns_conn.namespace, room))
         members[ns_conn] = None
 
     def room_left(self, ns_conn: NSConn, room: str) -> None:
@@ -326,7 +331,7 @@ class Server:
             members.pop(ns_conn, None)
             if not members:
                 del self._rooms[key]
-                self.exchange.room_idle(ns_conn.namespace, room)
+                self.exchange.unsubscribe(Target.of_room(ns_conn.namespace, room))
 
     # -- delivery -------------------------------------------------------------
 
@@ -336,11 +341,14 @@ class Server:
         ``msg.room`` limits it to that room's members and ``msg.to`` to connections with
         that id. *exclude* skips one connection (a `Conn` or `NSConn`) or every connection
         with an id (a `str` or a `Room`, whose id is its connection's). The wait token is
-        cleared (D10): a broadcast is never an ask; use `ask` for that.
+        cleared (docs/protocol.md#broadcast-token): a broadcast is never an ask; use `ask`
+        for that. The exchange forwards it to the other nodes of a cluster.
         """
         if msg.wait:
             msg = msg.evolve(wait="")
-        self.exchange.publish(msg, exclusion_of(exclude))
+        exclusion = exclusion_of(exclude)
+        self.deliver(msg, exclusion)
+        self.exchange.publish(msg, exclusion)
 
     def deliver(self, msg: Message, exclusion: Exclusion = NO_EXCLUSION) -> int:
         """Write *msg* to this process's matching connections, encoded once; return how many."""
@@ -348,10 +356,10 @@ class Server:
         count = 0
         for ns_conn in self._targets(msg):
             conn = ns_conn.conn
-            if exclusion and exclusion.excludes(conn):
+            if exclusion and exclusion.excludes(conn.key, conn.id):
                 continue
             if frame is None:
-                # Native-only peers are plain websockets: native data goes raw (neffos serializeMessage, D12).
+                # Native-only peers are plain websockets: native data goes raw (docs/protocol.md#native-only).
                 raw = msg.is_native and self._native_only
                 frame = encode_native(msg.body, binary=msg.is_binary) if raw else encode(msg)
             if conn.send_frame(frame):
@@ -382,7 +390,9 @@ class Server:
 
     async def ask_local(self, msg: Message, exclusion: Exclusion, timeout: float) -> Message:
         """Ask this process's matching connections; see `ask`."""
-        targets = [n for n in self._targets(msg) if not (exclusion and exclusion.excludes(n.conn))]
+        targets = [
+            n for n in self._targets(msg) if not (exclusion and exclusion.excludes(n.conn.key, n.conn.id))
+        ]
         if not targets:
             raise NoRecipientError(f"no connection matches an ask of {msg.namespace!r}/{msg.event!r}")
         token = self.next_token()
@@ -427,6 +437,7 @@ class Server:
 
     def close_connection(self, conn_id: str, *, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         """Close every connection with id *conn_id* on every node (a forced disconnect)."""
+        self.close_local(conn_id, code, reason)
         self.exchange.close_connection(conn_id, code, reason)
 
     def close_local(self, conn_id: str, code: int = CLOSE_NORMAL, reason: str = "") -> int:

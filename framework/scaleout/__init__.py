@@ -4,10 +4,12 @@
 They are `BusExchange` (the cluster logic: asks, counts, presence, echoes) over a `Link`
 (one broker client, kept up by `link.BusSession`); `envelope` is the format nodes exchange
 (docs/protocol.md#bus). A new broker is one `Link` class and a factory for it.
+`MemoryBroker` is a broker inside one process, for tests and in-process clusters.
 """
 
 from .cluster import BusExchange, LinkFactory
-from .link import HealthListener, Link, LinkSettings
+from .link import HealthListener, Link, LinkSettings, OnCount, Outgoing
+from .memory import MemoryBroker, MemoryLink
 from .nats import NATSExchange
 from .redis import RedisExchange
 
@@ -17,6 +19,10 @@ __all__ = [
     "Link",
     "LinkFactory",
     "LinkSettings",
+    "MemoryBroker",
+    "MemoryLink",
     "NATSExchange",
+    "OnCount",
+    "Outgoing",
     "RedisExchange",
 ]

@@ -2,13 +2,14 @@
 
 One broker link per node (`BusSession`), never one per websocket client. The node
 subscribes to the channels it has local recipients for (namespaces, rooms, connection
-ids; see `Channels`) plus its own node channel and the cluster channel. Broadcasts
-are delivered locally at once and published once for the other nodes, which deliver
-with `Server.deliver` (encoded once). Asks carry the asking node and its token, and
-answers come back on that node's channel (docs/protocol.md#cluster-asks). Nodes announce
-themselves on the cluster channel (presence), which `count_connections` relies on. While
-the broker is away, local traffic goes on and what other nodes should have received is
-dropped (pub/sub is at-most-once) and counted in `BusExchange.dropped`.
+ids; see `Channels`) plus its own node channel and the cluster channel. The server
+delivers broadcasts to its own connections itself; the exchange publishes them once for
+the other nodes, which deliver with `LocalNode.deliver` (encoded once). Asks carry the
+asking node and its token, and answers come back on that node's channel
+(docs/protocol.md#cluster-asks). Nodes announce themselves on the cluster channel
+(presence), which `count_connections` relies on. While the broker is away, local traffic
+goes on and what other nodes should have received is dropped (pub/sub is at-most-once)
+and counted in `BusExchange.dropped` (docs/protocol.md#bus-delivery).
 """
 
 from __future__ import annotations
@@ -18,106 +19,26 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Collection, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..conn import CLOSE_NORMAL
 from ..errors import (
     AskTimeoutError,
     NeffosError,
     NoRecipientError,
     WriteClosedError,
     error_text,
-    resolve_remote_error,
 )
-from ..exchange import Exclusion
+from ..exchange import Exclusion, LocalNode, Target
 from ..message import Message
 from . import envelope
 from .envelope import Envelope, EnvelopeKind
+from .gathers import AskGather, CountGather
 from .link import BusSession, HealthListener, Link, LinkSettings
-
-if TYPE_CHECKING:
-    from ..server import Server
 
 logger = logging.getLogger("aioneffos.exchange")
 
 LinkFactory = Callable[[LinkSettings], Link]
 """Makes a new, unopened link to the broker (called for every connect attempt)."""
-
-
-class _AskGather:
-    """The answers to one cluster ask: the first reply wins; all "none" means no recipient."""
-
-    def __init__(self, future: asyncio.Future[Message]) -> None:
-        self.future = future
-        self.expected: int | None = None
-        self.nones = 0
-        self.local_none = False
-
-    def resolve(self, reply: Message) -> None:
-        if not self.future.done():
-            if reply.err is not None:
-                self.future.set_exception(resolve_remote_error(reply.err))
-            else:
-                self.future.set_result(reply)
-
-    def local_done(self, task: asyncio.Task[Message]) -> None:
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if self.future.done():
-            return
-        if exc is None:
-            self.future.set_result(task.result())
-        elif isinstance(exc, NoRecipientError | AskTimeoutError):
-            self.local_none = True
-            self._check()
-        else:
-            self.future.set_exception(exc)
-
-    def none(self) -> None:
-        self.nones += 1
-        self._check()
-
-    def expect(self, receivers: int | None) -> None:
-        if receivers is not None:
-            self.expected = receivers
-        self._check()
-
-    def _check(self) -> None:
-        everyone_said_none = self.local_none and self.expected is not None and self.nones >= self.expected
-        if everyone_said_none and not self.future.done():
-            self.future.set_exception(NoRecipientError("no connection in the cluster matches the ask"))
-
-
-class _CountGather:
-    """The answers to one cluster count."""
-
-    def __init__(self, done: asyncio.Event, peers: Collection[str]) -> None:
-        self.done = done
-        self.peers = set(peers)
-        self.answers: dict[str, int] = {}
-        self.echoes = 0
-        self.expected: int | None = None
-
-    def answer(self, node: str, count: int) -> None:
-        self.answers[node] = count
-        self._check()
-
-    def echo(self) -> None:
-        self.echoes += 1
-        self._check()
-
-    def expect(self, receivers: int | None) -> None:
-        self.expected = receivers
-        self._check()
-
-    def _check(self) -> None:
-        if self.expected is not None:
-            finished = len(self.answers) + self.echoes >= self.expected
-        else:
-            finished = self.peers <= self.answers.keys()
-        if finished:
-            self.done.set()
 
 
 class BusExchange:
@@ -162,11 +83,11 @@ class BusExchange:
             max_pending=max_pending,
             max_batch=max_batch,
         )
-        self._server: Server | None = None
+        self._local_node: LocalNode | None = None
         self._node = ""
         self._tokens = itertools.count(1)
-        self._asks: dict[str, _AskGather] = {}
-        self._counts: dict[str, _CountGather] = {}
+        self._asks: dict[str, AskGather] = {}
+        self._counts: dict[str, CountGather] = {}
         self._peers: dict[str, tuple[int, float]] = {}
         self._peers_changed = asyncio.Condition()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -215,25 +136,25 @@ class BusExchange:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _local(self) -> Server:
-        if self._server is None:
+    def _local(self) -> LocalNode:
+        if self._local_node is None:
             raise RuntimeError("exchange used before Server.start()")
-        return self._server
+        return self._local_node
 
     def _send(self, channel: str, env: Envelope) -> None:
         self._session.send(channel, envelope.encode(env))
 
     # -- lifecycle ----------------------------------------------------------------
 
-    async def start(self, server: Server) -> None:
+    async def start(self, node: LocalNode) -> None:
         """Connect to the broker (waiting up to *connect_timeout*) and keep the link up.
 
         Raise `RuntimeError` when this exchange already serves another server (one per node).
         """
-        if self._server is not None:
+        if self._local_node is not None:
             raise RuntimeError("this exchange already serves a server: give each Server its own")
-        self._server = server
-        self._node = server.node_id
+        self._local_node = node
+        self._node = node.node_id
         self._own_publish = envelope.head_prefix(EnvelopeKind.PUBLISH, self._node)
         self._session.want(self.channels.node(self._node))
         self._session.want(self.channels.all())
@@ -266,10 +187,23 @@ class BusExchange:
 
     # -- the Exchange protocol ------------------------------------------------------
 
+    def subscribe(self, target: Target) -> None:
+        """Subscribe to the channel of *target* (now if the link is up, else when it is)."""
+        self._session.want(self.channels.name(target))
+
+    def unsubscribe(self, target: Target) -> None:
+        """Unsubscribe from the channel of *target*."""
+        self._session.unwant(self.channels.name(target))
+
     def publish(self, msg: Message, exclusion: Exclusion) -> None:
-        """Deliver *msg* here at once and publish it for the other nodes."""
-        self._local().deliver(msg, exclusion)
-        self._send(self.channels.target(msg), Envelope(EnvelopeKind.PUBLISH, self._node, msg, exclusion))
+        """Publish *msg* once for the other nodes."""
+        channel = self.channels.name(Target.of_message(msg))
+        self._send(channel, Envelope(EnvelopeKind.PUBLISH, self._node, msg, exclusion))
+
+    def close_connection(self, conn_id: str, code: int, reason: str) -> None:
+        """Publish a forced close of id *conn_id* for the other nodes."""
+        env = Envelope(EnvelopeKind.CLOSE, self._node, Message(to=conn_id), code=code, reason=reason)
+        self._send(self.channels.name(Target.of_conn(conn_id)), env)
 
     async def ask(self, msg: Message, exclusion: Exclusion, timeout: float) -> Message:
         """Ask the matching connections of every node; give the first reply.
@@ -281,7 +215,7 @@ class BusExchange:
         """
         loop = asyncio.get_running_loop()
         token = str(next(self._tokens))
-        gather = _AskGather(loop.create_future())
+        gather = AskGather(loop.create_future())
         self._asks[token] = gather
         local = loop.create_task(self._local().ask_local(msg, exclusion, timeout))
         local.add_done_callback(gather.local_done)
@@ -298,19 +232,15 @@ class BusExchange:
                 token,
                 ttl_ms=int(timeout * 1000),
             )
-            self._session.send(self.channels.target(msg), envelope.encode(env), gather.expect)
+            self._session.send(
+                self.channels.name(Target.of_message(msg)), envelope.encode(env), gather.expect
+            )
             async with asyncio.timeout(timeout):
                 return await gather.future
         except TimeoutError:
             raise AskTimeoutError(f"no reply to {msg.event!r} from the cluster within {timeout:g}s") from None
         finally:
             del self._asks[token]
-
-    def close_connection(self, conn_id: str, code: int = CLOSE_NORMAL, reason: str = "") -> None:
-        """Close every connection with id *conn_id*, here at once and on the other nodes."""
-        self._local().close_local(conn_id, code, reason)
-        env = Envelope(EnvelopeKind.CLOSE, self._node, Message(to=conn_id), code=code, reason=reason)
-        self._send(self.channels.conn(conn_id), env)
 
     async def count_connections(self) -> int:
         """Count the connections of the cluster, asking every node (answers within 2 s count).
@@ -322,13 +252,13 @@ class BusExchange:
         if not self._session.is_up:
             return local + sum(count for count, _ in self._peers.values())
         token = str(next(self._tokens))
-        gather = _CountGather(asyncio.Event(), self._peers)
+        gather = CountGather(asyncio.Event(), self._peers)
         self._counts[token] = gather
         try:
             env = Envelope(EnvelopeKind.COUNT_REQUEST, self._node, token=token)
             self._session.send(self.channels.all(), envelope.encode(env), gather.expect)
             try:
-                async with asyncio.timeout(min(2.0, self._local().options.ask_timeout)):
+                async with asyncio.timeout(min(2.0, self._local().ask_timeout)):
                     await gather.done.wait()
             except TimeoutError:
                 logger.info("node %s: some nodes did not answer a count in time", self._node)
@@ -336,30 +266,6 @@ class BusExchange:
             del self._counts[token]
         missing = sum(count for node, (count, _) in self._peers.items() if node not in gather.answers)
         return local + sum(gather.answers.values()) + missing
-
-    def namespace_active(self, namespace: str) -> None:
-        """Subscribe to *namespace*'s broadcasts."""
-        self._session.want(self.channels.namespace(namespace))
-
-    def namespace_idle(self, namespace: str) -> None:
-        """Unsubscribe from *namespace*'s broadcasts."""
-        self._session.unwant(self.channels.namespace(namespace))
-
-    def room_active(self, namespace: str, room: str) -> None:
-        """Subscribe to *room*'s broadcasts."""
-        self._session.want(self.channels.room(namespace, room))
-
-    def room_idle(self, namespace: str, room: str) -> None:
-        """Unsubscribe from *room*'s broadcasts."""
-        self._session.unwant(self.channels.room(namespace, room))
-
-    def conn_active(self, conn_id: str) -> None:
-        """Subscribe to messages for *conn_id*."""
-        self._session.want(self.channels.conn(conn_id))
-
-    def conn_idle(self, conn_id: str) -> None:
-        """Unsubscribe from messages for *conn_id*."""
-        self._session.unwant(self.channels.conn(conn_id))
 
     # -- receiving ------------------------------------------------------------------
 
@@ -390,9 +296,9 @@ class BusExchange:
             self._counts[env.token].echo()
 
     def _dispatch(self, env: Envelope) -> None:
-        kind, server = env.kind, self._local()
+        kind, node = env.kind, self._local()
         if kind == EnvelopeKind.PUBLISH:
-            server.deliver(env.message, env.exclusion)
+            node.deliver(env.message, env.exclusion)
         elif kind == EnvelopeKind.ASK:
             self._spawn(self._answer_ask(env))
         elif kind in (EnvelopeKind.REPLY, EnvelopeKind.NONE):
@@ -403,14 +309,14 @@ class BusExchange:
                 else:
                     gather.none()
         elif kind == EnvelopeKind.CLOSE:
-            server.close_local(env.message.to, env.code or CLOSE_NORMAL, env.reason)
+            node.close_local(env.message.to, env.code or envelope.DEFAULT_CLOSE_CODE, env.reason)
         elif kind == EnvelopeKind.COUNT_REQUEST:
             answer = Envelope(
                 EnvelopeKind.COUNT,
                 self._node,
                 token=env.token,
                 asker=env.origin,
-                count=server.total_connections,
+                count=node.total_connections,
             )
             self._send(self.channels.node(env.origin), answer)
         elif kind in (EnvelopeKind.COUNT, EnvelopeKind.HELLO, EnvelopeKind.BEAT):
@@ -431,12 +337,12 @@ class BusExchange:
 
     async def _answer_ask(self, env: Envelope) -> None:
         """Ask the local connections an ask from another node; answer REPLY or NONE."""
-        server = self._local()
-        timeout = env.ttl_ms / 1000 if env.ttl_ms else server.options.ask_timeout
+        node = self._local()
+        timeout = env.ttl_ms / 1000 if env.ttl_ms else node.ask_timeout
         msg = env.message
         answer: Message | None
         try:
-            answer = await server.ask_local(msg, env.exclusion, timeout)
+            answer = await node.ask_local(msg, env.exclusion, timeout)
         except (NoRecipientError, AskTimeoutError):
             answer = None
         except WriteClosedError:

@@ -25,12 +25,14 @@ from typing import Any
 
 import attrs
 
-from ..exchange import NO_EXCLUSION, Exclusion
+from ..exchange import NO_EXCLUSION, Exclusion, Target
 from ..message import Message
 
 VERSION = 1
 """The envelope layout this module writes and reads."""
 _VERSION_BYTE = bytes((VERSION,))
+DEFAULT_CLOSE_CODE = 1000
+"""The close code of a CLOSE envelope without ``code``: the websocket normal closure."""
 
 
 class EnvelopeKind:
@@ -207,7 +209,7 @@ class Channels:
 
     ``<prefix>.ns.<namespace>``, ``<prefix>.room.<namespace>.<room>``,
     ``<prefix>.id.<connection id>``, ``<prefix>.node.<node id>`` and ``<prefix>.all``;
-    each name part is a `channel_token`.
+    each name part is a `channel_token` (docs/protocol.md#bus-channels).
     """
 
     prefix: str = attrs.field(default="aioneffos")
@@ -217,17 +219,13 @@ class Channels:
         if not _SAFE_PREFIX.fullmatch(value):
             raise ValueError(f"channel prefix must be dot-separated [A-Za-z0-9_-] words, got {value!r}")
 
-    def namespace(self, namespace: str) -> str:
-        """Give the channel of broadcasts to *namespace*."""
-        return f"{self.prefix}.ns.{channel_token(namespace)}"
-
-    def room(self, namespace: str, room: str) -> str:
-        """Give the channel of broadcasts to *room* of *namespace*."""
-        return f"{self.prefix}.room.{channel_token(namespace)}.{channel_token(room)}"
-
-    def conn(self, conn_id: str) -> str:
-        """Give the channel of messages to connections with id *conn_id*."""
-        return f"{self.prefix}.id.{channel_token(conn_id)}"
+    def name(self, target: Target) -> str:
+        """Give the channel of *target*: its connection id, else its room, else its namespace."""
+        if target.conn_id:
+            return f"{self.prefix}.id.{channel_token(target.conn_id)}"
+        if target.room:
+            return f"{self.prefix}.room.{channel_token(target.namespace)}.{channel_token(target.room)}"
+        return f"{self.prefix}.ns.{channel_token(target.namespace)}"
 
     def node(self, node_id: str) -> str:
         """Give the channel of one node (ask replies, counts, presence answers)."""
@@ -236,11 +234,3 @@ class Channels:
     def all(self) -> str:
         """Give the channel every node listens to (presence, counts)."""
         return f"{self.prefix}.all"
-
-    def target(self, msg: Message) -> str:
-        """Give the channel a broadcast or ask of *msg* travels on: id, room or namespace."""
-        if msg.to:
-            return self.conn(msg.to)
-        if msg.room:
-            return self.room(msg.namespace, msg.room)
-        return self.namespace(msg.namespace)

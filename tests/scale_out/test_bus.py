@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aioneffos.framework import Exclusion, Message
+from aioneffos.framework import Exclusion, Message, Target
 from aioneffos.framework.scaleout.envelope import (
     VERSION,
     Channels,
@@ -146,14 +146,14 @@ def test_channels_name_every_destination_under_the_prefix() -> None:
     channels = Channels("app.v1")
 
     assert [
-        channels.namespace("chat"),
-        channels.room("chat", "a b"),
-        channels.conn("u1"),
+        channels.name(Target.of_namespace("chat")),
+        channels.name(Target.of_room("chat", "a b")),
+        channels.name(Target.of_conn("u1")),
         channels.node("n1"),
         channels.all(),
-        channels.target(Message("chat", "x", room="r", to="u2")),
-        channels.target(Message("chat", "x", room="r")),
-        channels.target(Message("", "x")),
+        channels.name(Target.of_message(Message("chat", "x", room="r", to="u2"))),
+        channels.name(Target.of_message(Message("chat", "x", room="r"))),
+        channels.name(Target.of_message(Message("", "x"))),
     ] == [
         "app.v1.ns.chat",
         "app.v1.room.chat.~612062",

@@ -26,6 +26,7 @@ from aioneffos.framework import (
     NSConn,
     RemoteError,
     Server,
+    Target,
     dial,
 )
 from aioneffos.framework.scaleout import BusExchange, Link, LinkSettings, NATSExchange, RedisExchange
@@ -171,7 +172,7 @@ async def test_room_is_subscribed_only_by_nodes_with_members(
     a, b = nodes
     a1 = await connect(a, "u1")
     await connect(b, "u2")
-    channel = a.exchange.channels.room("chat", "lobby")
+    channel = a.exchange.channels.name(Target.of_room("chat", "lobby"))
 
     await a1.ns.join_room("lobby")
     assert await a.exchange.synced(WAIT_TIMEOUT)
@@ -289,7 +290,7 @@ async def test_bus_message_of_another_version_is_logged_once_and_skipped(
 ) -> None:
     _, b = nodes
     b2 = await connect(b, "u2")
-    channel = b.exchange.channels.namespace("chat")
+    channel = b.exchange.channels.name(Target.of_namespace("chat"))
     caplog.set_level(logging.WARNING, "aioneffos.exchange")
 
     valid = encode(Envelope(EnvelopeKind.PUBLISH, "other-node", Message("chat", "news", b"still fine")))

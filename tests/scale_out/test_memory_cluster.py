@@ -1,0 +1,366 @@
+"""The cluster logic in one process: several `Server` nodes on one `MemoryBroker`.
+
+No Redis or NATS: the broker behaves like Redis (echo, receiver counts) or like NATS (no
+echo, only "nobody got it"), and faults come from calling it. Clients are real websocket
+clients over loopback. What crosses nodes: broadcasts with exclusion, ``to=`` sends,
+rooms, asks (replies, typed errors, no recipient, late replies), forced closes, counts,
+presence, echoes, unreadable envelopes, and broker loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import attrs
+import pytest
+from aiohttp import web
+
+from aioneffos.framework import (
+    AskTimeoutError,
+    Conn,
+    Message,
+    NoRecipientError,
+    NSConn,
+    RemoteError,
+    Server,
+    Target,
+    dial,
+)
+from aioneffos.framework.scaleout import BusExchange, MemoryBroker
+from aioneffos.framework.scaleout.envelope import Envelope, EnvelopeKind, encode
+
+TIMEOUT = 5.0
+Serve = Callable[..., Awaitable[str]]
+
+
+async def wait(awaitable: Awaitable[Any]) -> Any:
+    async with asyncio.timeout(TIMEOUT):
+        return await awaitable
+
+
+@pytest.fixture(params=["redis-like", "nats-like"])
+def broker(request: pytest.FixtureRequest) -> MemoryBroker:
+    """A broker with echo and receiver counts (as Redis), or without either (as NATS)."""
+    like_redis = request.param == "redis-like"
+    return MemoryBroker(name=request.param, echo=like_redis, counts=like_redis)
+
+
+@attrs.define(eq=False)
+class InNode:
+    """One node: its server, exchange, URL and the health changes it saw."""
+
+    server: Server
+    exchange: BusExchange
+    url: str
+    health: asyncio.Queue[bool] = attrs.Factory(asyncio.Queue)
+
+
+class Client:
+    """A dialled client that records every event of namespace ``chat`` by name."""
+
+    def __init__(self, conn: Conn, ns: NSConn, inbox: defaultdict[str, asyncio.Queue[Message]]) -> None:
+        self.conn, self.ns, self.inbox = conn, ns, inbox
+
+    async def next(self, event: str) -> Message:
+        return await wait(self.inbox[event].get())
+
+    def pending(self, event: str) -> int:
+        return self.inbox[event].qsize()
+
+
+class LogWatch(logging.Handler):
+    """Sets an event when a record of the exchange's logger matches a pattern."""
+
+    def __init__(self, pattern: str) -> None:
+        super().__init__()
+        self.pattern = re.compile(pattern)
+        self.seen = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.pattern.search(record.getMessage()):
+            self.seen.set()
+
+
+@pytest.fixture
+def watch_log() -> Iterator[Callable[[str], LogWatch]]:
+    """Watch ``aioneffos.exchange`` for a line matching a pattern (at INFO and above)."""
+    logger = logging.getLogger("aioneffos.exchange")
+    level, watches = logger.level, []
+
+    def start(pattern: str) -> LogWatch:
+        watch = LogWatch(pattern)
+        watches.append(watch)
+        logger.addHandler(watch)
+        logger.setLevel(logging.INFO)
+        return watch
+
+    yield start
+    for watch in watches:
+        logger.removeHandler(watch)
+    logger.setLevel(level)
+
+
+def user_id(request: web.Request) -> str:
+    return request.headers["X-User"]
+
+
+async def answer(ns: NSConn, msg: Message) -> str:
+    return f"answer from {ns.conn.id}"
+
+
+def refuse(ns: NSConn, msg: Message) -> None:
+    raise PermissionError("not now")
+
+
+@pytest.fixture
+def start_node(broker: MemoryBroker, serve: Serve) -> Callable[..., Awaitable[InNode]]:
+    """Serve a node of namespace ``chat`` (with *events*) on the broker; ids come from ``X-User``."""
+
+    async def start(events: dict[str, Any] | None = None, **options: Any) -> InNode:
+        settings: dict[str, Any] = {"reconnect_delay": 0.01, "reconnect_max": 0.05, "beat_interval": 1.0}
+        exchange = broker.exchange(**{**settings, **options})
+        server = Server({"chat": events or {}}, exchange=exchange, id_generator=user_id)
+        node = InNode(server, exchange, "")
+        exchange.add_health_listener(node.health.put_nowait)
+        node.url = await serve(server)
+        return node
+
+    return start
+
+
+@pytest.fixture
+async def nodes(start_node: Callable[..., Awaitable[InNode]]) -> list[InNode]:
+    """Two nodes on the broker, each knowing the other."""
+    made = [await start_node(), await start_node()]
+    for node in made:
+        assert node.health.get_nowait() is True
+        assert await node.exchange.wait_peers(1, TIMEOUT)
+    return made
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Callable[..., Awaitable[Client]]]:
+    """Dial a node as *user*, connect to ``chat`` and, if *synced*, wait until the node is subscribed."""
+    opened: list[Conn] = []
+
+    async def open_client(node: InNode, user: str, *, synced: bool = True, **events: Any) -> Client:
+        inbox: defaultdict[str, asyncio.Queue[Message]] = defaultdict(asyncio.Queue)
+
+        def record(_: NSConn, msg: Message) -> None:
+            inbox[msg.event].put_nowait(msg)
+
+        conn = await dial(node.url, {"chat": {"news": record, **events}}, headers={"X-User": user})
+        opened.append(conn)
+        ns = await conn.connect("chat")
+        if synced:
+            assert await node.exchange.synced(TIMEOUT)
+        return Client(conn, ns, inbox)
+
+    yield open_client
+    await asyncio.gather(*(conn.close() for conn in opened), return_exceptions=True)
+
+
+Connect = Callable[..., Awaitable[Client]]
+
+
+async def test_broadcast_reaches_each_client_once_and_skips_the_excluded_connection(
+    nodes: list[InNode], connect: Connect
+) -> None:
+    a, b = nodes
+    a1, a2, b1 = await connect(a, "u1"), await connect(a, "u2"), await connect(b, "u1")
+    sender = a.server.connection("u2")
+
+    a.server.broadcast(Message("chat", "news", b"x"), exclude=sender)
+    assert [(await a1.next("news")).body, (await b1.next("news")).body] == [b"x", b"x"]
+    # Anything of node a's own still in the broker (an echo) reaches node a before this.
+    b.server.broadcast(Message("chat", "news", b"marker"))
+
+    assert [(await a1.next("news")).body, (await a2.next("news")).body] == [b"marker", b"marker"]
+    assert (a1.pending("news"), a2.pending("news")) == (0, 0)
+
+
+async def test_exclusion_by_id_and_to_by_id_hold_on_every_node(nodes: list[InNode], connect: Connect) -> None:
+    a, b = nodes
+    a1, b1, b2 = await connect(a, "u1"), await connect(b, "u1"), await connect(b, "u2")
+
+    a.server.broadcast(Message("chat", "news", b"not u1"), exclude="u1")
+    b.server.broadcast(Message("chat", "news", b"for u1", to="u1"))
+
+    assert (await b2.next("news")).body == b"not u1"
+    assert [(await a1.next("news")).body, (await b1.next("news")).body] == [b"for u1", b"for u1"]
+    assert (a1.pending("news"), b1.pending("news"), b2.pending("news")) == (0, 0, 0)
+
+
+async def test_nodes_subscribe_only_what_they_have_recipients_for(
+    nodes: list[InNode], connect: Connect, broker: MemoryBroker
+) -> None:
+    a, b = nodes
+    a1 = await connect(a, "u1")
+    await connect(b, "u2")
+    channels = a.exchange.channels
+    room = channels.name(Target.of_room("chat", "lobby"))
+    namespace = channels.name(Target.of_namespace("chat"))
+
+    await a1.ns.join_room("lobby")
+    assert await a.exchange.synced(TIMEOUT)
+    joined = (broker.subscribers(room), broker.subscribers(namespace))
+    await a1.ns.leave_room("lobby")
+    await a1.ns.disconnect()
+    assert await a.exchange.synced(TIMEOUT)
+
+    assert (joined, broker.subscribers(room), broker.subscribers(namespace)) == ((1, 2), 0, 1)
+    assert broker.subscribers(channels.name(Target.of_conn("u1"))) == 1  # still connected as u1
+
+
+async def test_ask_is_answered_across_nodes_and_an_error_reply_is_typed(
+    nodes: list[InNode], connect: Connect
+) -> None:
+    a, b = nodes
+    await connect(b, "u2", poke=answer, refuse=refuse)
+
+    reply = await a.server.ask(Message("chat", "poke", b"?", to="u2"), timeout=TIMEOUT)
+    with pytest.raises(RemoteError) as caught:
+        await a.server.ask(Message("chat", "refuse", to="u2"), timeout=TIMEOUT)
+
+    assert (reply.body, caught.value.text) == (b"answer from u2", "not now")
+
+
+async def test_ask_to_an_id_no_node_has_fails_at_once(nodes: list[InNode], connect: Connect) -> None:
+    a, b = nodes
+    await connect(b, "u2", poke=answer)
+
+    with pytest.raises(NoRecipientError):
+        await a.server.ask(Message("chat", "poke", to="ghost"), timeout=TIMEOUT)
+
+
+async def test_ask_no_node_can_deliver_fails_at_once_only_when_the_broker_counts(
+    nodes: list[InNode], connect: Connect, broker: MemoryBroker
+) -> None:
+    a, b = nodes
+    await connect(b, "u2", poke=answer)
+
+    # Node b gets the ask (u2 is there) but u2 has not connected namespace "other".
+    if broker.counts:
+        with pytest.raises(NoRecipientError):
+            await a.server.ask(Message("other", "poke", to="u2"), timeout=TIMEOUT)
+    else:
+        with pytest.raises(AskTimeoutError):
+            await a.server.ask(Message("other", "poke", to="u2"), timeout=0.3)
+
+
+async def test_late_local_reply_after_a_remote_answer_is_not_dispatched(
+    start_node: Callable[..., Awaitable[InNode]], connect: Connect
+) -> None:
+    dispatched: list[Message] = []
+    marker, release = asyncio.Event(), asyncio.Event()
+    events = {"poke": lambda ns, msg: dispatched.append(msg), "marker": lambda ns, msg: marker.set()}
+    a, b = await start_node(events), await start_node()
+    assert await a.exchange.wait_peers(1, TIMEOUT)
+
+    async def slow(ns: NSConn, msg: Message) -> None:
+        await release.wait()
+        ns.conn.reply(msg, b"late")
+        ns.emit("marker")  # handled by the server after the late reply
+
+    await connect(a, "local", poke=slow)
+    await connect(b, "remote", poke=answer)
+
+    reply = await a.server.ask(Message("chat", "poke", b"?"), timeout=TIMEOUT)
+    release.set()
+    await wait(marker.wait())
+
+    assert (reply.body, dispatched) == (b"answer from remote", [])
+
+
+async def test_close_connection_closes_that_id_on_every_node(nodes: list[InNode], connect: Connect) -> None:
+    a, b = nodes
+    a1, b1, b2 = await connect(a, "u1"), await connect(b, "u1"), await connect(b, "u2")
+
+    a.server.close_connection("u1", code=4000, reason="bye")
+
+    await wait(asyncio.gather(a1.conn.wait_closed(), b1.conn.wait_closed()))
+    assert (a1.conn.close_code, b1.conn.close_code, b2.conn.is_closed) == (4000, 4000, False)
+
+
+async def test_cluster_count_asks_every_node_and_uses_last_known_counts_while_cut_off(
+    nodes: list[InNode], connect: Connect, broker: MemoryBroker
+) -> None:
+    a, b = nodes
+    await connect(a, "u1")
+    for user in ("u2", "u3"):
+        await connect(b, user)
+    # Counting also tells node b node a's count, which it keeps as the last known one.
+    counted = [await a.server.cluster_total_connections(), await b.server.cluster_total_connections()]
+
+    broker.partition(b.server.node_id)
+    assert await wait(b.health.get()) is False
+    await connect(b, "u4", synced=False)
+
+    assert (counted, await b.server.cluster_total_connections()) == ([3, 3], 4)
+
+
+async def test_presence_tells_joins_goodbyes_and_silence(
+    start_node: Callable[..., Awaitable[InNode]],
+    broker: MemoryBroker,
+    watch_log: Callable[[str], LogWatch],
+) -> None:
+    a = await start_node(beat_interval=0.05)
+    b, c = await start_node(beat_interval=0.05), await start_node(beat_interval=0.05)
+    assert await a.exchange.wait_peers(2, TIMEOUT)
+    left = watch_log(rf"node {b.server.node_id} left")
+    silent = watch_log(rf"node {c.server.node_id} went silent")
+
+    await b.server.close()
+    await wait(left.seen.wait())
+    broker.partition(c.server.node_id)
+    await wait(silent.seen.wait())
+
+    assert list(a.exchange.peers) == []
+
+
+async def test_unreadable_bus_messages_are_logged_once_per_version_and_skipped(
+    nodes: list[InNode], connect: Connect, broker: MemoryBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, b = nodes
+    b2 = await connect(b, "u2")
+    channel = b.exchange.channels.name(Target.of_namespace("chat"))
+    caplog.set_level(logging.WARNING, "aioneffos.exchange")
+    valid = encode(Envelope(EnvelopeKind.PUBLISH, "other-node", Message("chat", "news", b"still fine")))
+
+    for payload in [b'\x07{"k":"pub"}\nfrom the future', b"\x07again", b"\x01not json\n", valid]:
+        broker.publish(channel, payload)
+
+    assert (await b2.next("news")).body == b"still fine"
+    assert [r.getMessage() for r in caplog.records] == [
+        "skipped a bus message: envelope version 7, expected 1",
+        "skipped a bus message: envelope header is not JSON: Expecting value: line 1 column 1 (char 0)",
+    ]
+
+
+async def test_broker_loss_keeps_local_delivery_and_its_return_restores_the_cluster(
+    nodes: list[InNode], connect: Connect, broker: MemoryBroker
+) -> None:
+    a, b = nodes
+    a1, b1 = await connect(a, "u1"), await connect(b, "u2")
+
+    broker.stop()
+    assert [await wait(node.health.get()) for node in nodes] == [False, False]
+    a.server.broadcast(Message("chat", "news", b"local only"))
+    assert (await a1.next("news")).body == b"local only"
+    assert a.exchange.dropped == 1
+    broker.start()
+    assert [await wait(node.health.get()) for node in nodes] == [True, True]
+    a.server.broadcast(Message("chat", "news", b"back"))
+
+    assert (await b1.next("news")).body == b"back"
+    assert b1.pending("news") == 0
+
+
+async def test_one_exchange_serves_one_server(nodes: list[InNode]) -> None:
+    with pytest.raises(RuntimeError, match="already serves a server"):
+        await nodes[0].exchange.start(Server({"chat": {}}))
