@@ -108,6 +108,10 @@ class NATSLink:
 
     async def sync(self) -> None:
         """PING/PONG through the server: every earlier SUB and UNSUB has been processed."""
+        # nats-py (2.16) writes a flush's PING straight to the socket, ahead of the SUB and
+        # UNSUB commands its flusher task has not written yet, so one PONG can come back
+        # before the server has seen them. By the second PING they are on the wire before it.
+        await self._nc.flush(timeout=self._connect_timeout)
         await self._nc.flush(timeout=self._connect_timeout)
 
     async def publish(self, batch: Sequence[Outgoing]) -> None:
