@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from samples.chat.app import make_app
+import os
+
+from samples.chat.app import admin_token, make_app
 from samples.common import arguments, run
 
 args = arguments("The aioneffos chat demo: rooms, history, a browser page.").parse_args()
-run(make_app(), args.host, args.port, what="aioneffos chat")
+token, about_admin = admin_token(args.host, args.port, os.environ)
+print(about_admin, flush=True)
+run(make_app(admin_token=token), args.host, args.port, what="aioneffos chat")

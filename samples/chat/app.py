@@ -1,24 +1,31 @@
-"""The chat application: aiohttp serves the page, the controller serves ``/ws``."""
+"""The chat application: aiohttp serves the page, the controller serves ``/ws``; health
+endpoints and the admin page come along (see `admin_token` for when the admin page is on)."""
 
 from __future__ import annotations
 
+import ipaddress
+import secrets
+from collections.abc import Mapping
 from pathlib import Path
 
 from aiohttp import web
 
 from aioneffos.controllers.asyncapi import add_asyncapi_route
 from aioneffos.di import Application
-from aioneffos.framework import Server, handler, setup
+from aioneffos.framework import Server, admin, handler, health, setup
 from samples.chat.controller import ChatController, user_from_request
 from samples.chat.store import MessageStore
 from samples.common import add_neffos_js, page
 
 STATIC = Path(__file__).with_name("static")
 ENDPOINT = "/ws"
+ADMIN_PATH = "/admin"
+TOKEN_VARIABLE = "AIONEFFOS_ADMIN_TOKEN"
 
 
-def make_app(*, store: MessageStore | None = None) -> web.Application:
-    """Build the chat: the page at ``/`` (assets under ``/static/``), websockets at ``/ws``."""
+def make_app(*, store: MessageStore | None = None, admin_token: str | None = None) -> web.Application:
+    """Build the chat: the page at ``/`` (assets under ``/static/``), websockets at ``/ws``,
+    ``/healthz`` and ``/readyz``, and with *admin_token* the admin page at ``/admin``."""
     app = web.Application()
     app.router.add_get("/", page(STATIC / "index.html"))
     app.router.add_static("/static/", STATIC)
@@ -31,5 +38,41 @@ def make_app(*, store: MessageStore | None = None) -> web.Application:
     server = Server(mvc_app)
     mvc_app.router.add_get("/", handler(server))  # "/" under the prefix: /ws
     setup(app, server)
+    health.setup(app, server)  # /healthz and /readyz, for a load balancer or Kubernetes
+    if admin_token is not None:
+        admin.setup(app, server, token=admin_token, path=ADMIN_PATH)
     add_asyncapi_route(app, server, pathname=ENDPOINT, title="chat sample")  # the contract, for front ends
     return app
+
+
+def admin_token(host: str, port: int, environ: Mapping[str, str]) -> tuple[str | None, str]:
+    """Decide the admin page's token and what to print about it at start-up.
+
+    A token from ``$AIONEFFOS_ADMIN_TOKEN`` is used and never printed. Without one, a
+    server listening on a loopback address makes a random token and prints the page's
+    address with it (only this machine can reach the page; the token goes to your
+    terminal, not to a log); on any other address the admin page stays off, since a
+    printed token could end up in collected logs.
+    """
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}{ADMIN_PATH}"
+    given = environ.get(TOKEN_VARIABLE)
+    if given is not None:
+        if len(given) < admin.MIN_TOKEN_LENGTH:
+            return (
+                None,
+                f"admin page off: ${TOKEN_VARIABLE} has fewer than {admin.MIN_TOKEN_LENGTH} characters",
+            )
+        return given, f"admin page: {url} (token from ${TOKEN_VARIABLE})"
+    if _is_loopback(host):
+        token = secrets.token_urlsafe(24)
+        return token, f"admin page: {url}#token={token}"
+    return None, f"admin page off: set ${TOKEN_VARIABLE} (16 characters or more) to serve it on {host}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -72,13 +72,13 @@ def test_build_prints_no_warning_about_the_project(built: tuple[Path, str]) -> N
     assert WARNING.findall(log) == [], log
 
 
-def test_wheel_holds_every_module_of_the_three_packages(built: tuple[Path, str]) -> None:
+def test_wheel_holds_every_module_and_page_file_of_the_three_packages(built: tuple[Path, str]) -> None:
     wheel, _ = built
     in_repository = {
         f"{prefix}/{path.relative_to(REPO_ROOT / folder).as_posix()}"
         for folder, prefix in PACKAGES.items()
         for path in (REPO_ROOT / folder).rglob("*")
-        if path.suffix == ".py" or path.name == "py.typed"
+        if path.suffix == ".py" or path.name == "py.typed" or (path.is_file() and "admin_page" in path.parts)
     }
 
     with zipfile.ZipFile(wheel) as archive:
@@ -100,6 +100,12 @@ async def test_readme_programs_run_from_a_fresh_venv_outside_the_repository(
     run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", wheel, cwd=project)
     located = run(python, "-c", "import aioneffos.framework as f; print(f.__file__)", cwd=project)
     assert Path(located.strip()).is_relative_to(venv)  # the wheel's copy, not the repository's
+    # The admin page's files are package data: they load from the installed wheel.
+    admin_check = (
+        "from aiohttp import web; from aioneffos.framework import Server, admin;"
+        " admin.setup(web.Application(), Server({}), token='x' * 16); print('admin page ok')"
+    )
+    assert run(python, "-c", admin_check, cwd=project).strip() == "admin page ok"
 
     port = str(free_port())
     (server_program,) = readme.blocks("python", "The server")

@@ -1,0 +1,39 @@
+"""README's "Health checks and the admin page" program runs as written."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+from yarl import URL
+
+from aioneffos.framework import dial
+from support import readme
+
+Serve = Callable[..., Awaitable[str]]
+TOKEN = "readme-admin-token-0123456789"
+
+
+async def test_readme_operations_program_serves_probes_and_the_admin_api(
+    serve: Serve, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (program,) = readme.blocks("python", "Health checks and the admin page")
+    monkeypatch.setenv("AIONEFFOS_ADMIN_TOKEN", TOKEN)
+
+    with readme.programs(tmp_path, {"ops.py": program}) as ops:
+        ws_url = await serve(app=ops.app, path="/ws")
+        base = URL(ws_url).with_path("/").with_scheme("http")
+        conn = await dial(ws_url, {"default": {}})
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(base / "readyz") as ready:
+                    assert (ready.status, await ready.json()) == (200, {"status": "ready"})
+                bearer = {"Authorization": f"Bearer {TOKEN}"}
+                async with session.get(base / "admin/api/state", headers=bearer) as state:
+                    assert [c["id"] for c in (await state.json())["connections"]] == [conn.id]
+                async with session.get(base / "admin/api/state") as refused:
+                    assert refused.status == 401
+        finally:
+            await conn.close()
