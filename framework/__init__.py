@@ -4,6 +4,7 @@ from .client import dial
 from .conn import Conn
 from .errors import (
     AskTimeoutError,
+    BacklogFullError,
     BadNamespaceError,
     BadRoomError,
     ConnectionRefusedByPeerError,
@@ -54,6 +55,7 @@ __all__ = [
     "ON_ROOM_LEFT",
     "SERVER_KEY",
     "AskTimeoutError",
+    "BacklogFullError",
     "BadNamespaceError",
     "BadRoomError",
     "Conn",

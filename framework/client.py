@@ -30,13 +30,25 @@ _HAS_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
 class _ClientSink:
     """Writes through aiohttp's client writer, which masks frames as RFC 6455 requires."""
 
-    __slots__ = ("_ws",)
+    __slots__ = ("_transport", "_ws")
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self._ws = ws
+        # aiohttp gives a client websocket no way to cut its socket; its response's
+        # connection holds the transport (and forgets it once closing starts).
+        connection = ws._response.connection
+        self._transport = connection.transport if connection is not None else None
 
     def write_now(self, frame: Frame) -> bool:
         return False
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    @property
+    def lost(self) -> bool:
+        return self._ws.closed or self._transport is None or self._transport.is_closing()
 
     async def write(self, frame: Frame) -> None:
         await self._ws.send_frame(frame.payload, WSMsgType.TEXT if frame.text else WSMsgType.BINARY)

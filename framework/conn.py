@@ -21,12 +21,16 @@ from aiohttp import WSMsgType
 from . import events as ev
 from .dispatch import dispatch
 from .errors import (
+    HANDLER_TIMED_OUT,
+    RATE_LIMITED,
     AskTimeoutError,
+    BacklogFullError,
     BadNamespaceError,
     ReconnectingError,
     WriteClosedError,
     resolve_remote_error,
 )
+from .limits import RateLimiter, Verdict, clip
 from .message import Message, as_body
 from .ns_conn import NSConn
 from .options import Options
@@ -47,6 +51,14 @@ CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN_LATER = 1013
+
+HELD_MESSAGE_OVERHEAD = 256
+"""Bytes a held message counts beyond its names and body (the objects that carry it)."""
+
+
+def _held_size(msg: Message) -> int:
+    return len(msg.body) + len(msg.event) + len(msg.room) + len(msg.namespace) + HELD_MESSAGE_OVERHEAD
 
 
 class Socket(Protocol):
@@ -97,14 +109,17 @@ class Conn:
     store: Store = attrs.field(factory=Store, init=False)
     """Per-connection values, local only (neffos ``Set``/``Get``/``Increment``)."""
     _outbox: Outbox = attrs.field(init=False)
+    _sink: FrameSink = attrs.field(init=False)
     _namespaces: dict[str, NSConn] = attrs.field(factory=dict, init=False)
     _waiters: dict[str, PendingReply] = attrs.field(factory=dict, init=False)
     _backlog: deque[Message] | None = attrs.field(default=None, init=False)
+    _backlog_bytes: int = attrs.field(default=0, init=False)
     _early: deque[str | bytes] | None = attrs.field(default=None, init=False)
     _backlog_room: asyncio.Event | None = attrs.field(default=None, init=False)
     _reader: asyncio.Task[None] | None = attrs.field(default=None, init=False)
     _handler_task: asyncio.Task[Any] | None = attrs.field(default=None, init=False)
     _busy: bool = attrs.field(default=False, init=False)
+    _handler_cancelled: bool = attrs.field(default=False, init=False)
     _answered: str = attrs.field(default="", init=False)
     _acked: bool = attrs.field(default=False, init=False)
     _closing: bool = attrs.field(default=False, init=False)
@@ -117,15 +132,25 @@ class Conn:
     auto_reconnect: bool = attrs.field(default=False, init=False)
     """Whether this client dials again when its socket drops (``dial(reconnect=)``)."""
     _restoring: dict[str, tuple[NSConn, dict[str, Room]]] | None = attrs.field(default=None, init=False)
+    _limiter: RateLimiter | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._native_only = ev.is_native_only(self._tables)
         self._allow_native = ev.allows_native(self._tables)
         self._ended = asyncio.get_running_loop().create_future()
+        options = self.options
+        if options.max_messages_per_second or options.max_bytes_per_second:
+            self._limiter = RateLimiter(
+                options.max_messages_per_second, options.max_bytes_per_second, options.max_message_size
+            )
 
     def attach(self, sink: FrameSink) -> None:
         """Give this connection its outbound socket; called once by the glue that made it."""
-        self._outbox = Outbox(sink, self.options.outbound_queue_size, self._slow_consumer)
+        options = self.options
+        self._sink = sink
+        self._outbox = Outbox(
+            sink, options.outbound_queue_size, self._slow_consumer, options.outbound_queue_bytes
+        )
 
     def __repr__(self) -> str:
         side = "client" if self.is_client else "server"
@@ -174,6 +199,12 @@ class Conn:
     def close_code(self) -> int | None:
         """Give the websocket close code once the socket has closed (1000, 1001, 1008, ...)."""
         return self._socket.close_code
+
+    @property
+    def socket_lost(self) -> bool:
+        """Tell whether the socket under this connection is gone or going (either side closed
+        it, it was cut, or the peer vanished), even while a handler keeps it from being read."""
+        return self._sink.lost
 
     @property
     def closed_by_us(self) -> bool:
@@ -309,9 +340,14 @@ class Conn:
         self._answer(msg.wait, frame)
 
     def reply_error(self, msg: Message, text: str) -> None:
-        """Answer *msg* with an error reply carrying *text*."""
+        """Answer *msg* with an error reply carrying *text*; names past `Options.max_name_length`
+        are cut, so an error never echoes megabytes back."""
+        namespace, room, event = msg.namespace, msg.room, msg.event
+        limit = self.options.max_name_length
+        if len(namespace) + len(room) + len(event) > limit:
+            namespace, room, event = clip(namespace, limit), clip(room, limit), clip(event, limit)
         # Always text: neffos.js reads a binary error as "[object ArrayBuffer]".
-        self._answer(msg.wait, encode_fields(msg.wait, msg.namespace, msg.room, msg.event, b"", err=text))
+        self._answer(msg.wait, encode_fields(msg.wait, namespace, room, event, b"", err=text))
 
     def reply_empty(self, wait: str) -> None:
         """Send the empty reply ``<wait>;;;;;;`` (the positive answer to a request)."""
@@ -401,6 +437,7 @@ class Conn:
         me = asyncio.current_task()
         if self._reader is None:
             self._reader = me
+        limiter = self._limiter
         receive = self._socket.receive
         read_timeout = self.options.read_timeout
         allow_native = self._allow_native
@@ -441,6 +478,14 @@ class Conn:
                 if msg.wait and msg.wait[0] in own_first and self._tokens.issued(msg.wait):
                     logger.debug("%r: dropped a late reply to ask %s", self, msg.wait)
                     continue
+                if limiter is not None and (verdict := limiter.admit(len(data))):
+                    if verdict is Verdict.CLOSE:
+                        logger.warning("closing %r: still sending past its rate limit", self)
+                        await self.close(CLOSE_POLICY, RATE_LIMITED)
+                        break
+                    if msg.wait and not msg.is_native:
+                        self.reply_error(msg, RATE_LIMITED)
+                    continue
                 if self._busy:
                     await self._hold(msg)
                     continue
@@ -471,13 +516,42 @@ class Conn:
         if backlog is None:
             backlog = self._backlog = deque()
         backlog.append(msg)
-        # Pause while the backlog is full, but never while an ask of this connection
-        # waits: its reply may be the next frame, and pausing would deadlock the asker.
-        while len(backlog) >= self.options.inbound_backlog_size and not self._waiters and self._busy:
+        self._backlog_bytes += _held_size(msg)
+        options = self.options
+        # Pause while the backlog is full. While an ask of this connection waits, its reply
+        # may be the next frame and pausing would deadlock the asker: read on, but only up to
+        # the byte budget; past it the waiting asks are given up, and then reading pauses.
+        while self._busy and (
+            len(backlog) >= options.inbound_backlog_size
+            or self._backlog_bytes >= options.inbound_backlog_bytes
+        ):
             if self._ended.done():
                 return
+            if self._waiters:
+                if self._backlog_bytes < options.inbound_backlog_bytes:
+                    return
+                self._give_up_asks()
             room = self._backlog_room = asyncio.Event()
             await room.wait()
+
+    def _give_up_asks(self) -> None:
+        """Fail every ask of this connection that waits for a reply (the backlog is full)."""
+        limit = self.options.inbound_backlog_bytes
+        logger.warning(
+            "%r: the peer sent %d bytes while %d ask(s) waited for its reply: giving them up",
+            self,
+            self._backlog_bytes,
+            len(self._waiters),
+        )
+        waiting = list(self._waiters.values())
+        self._waiters.clear()
+        for pending in waiting:
+            pending.fail(
+                BacklogFullError(
+                    f"gave up waiting for a reply from {self.id!r}: it sent more than "
+                    f"inbound_backlog_bytes ({limit}) meanwhile"
+                )
+            )
 
     async def _handle(self, msg: Message) -> None:
         """Handle one message; every failure becomes an answer, never a crash.
@@ -491,12 +565,52 @@ class Conn:
         try:
             work = dispatch(self, msg)
             if work is not None:
-                await work
+                seconds = self.options.handler_timeout
+                if seconds is None:
+                    await work
+                else:
+                    await self._handle_within(seconds, work, msg)
         except Exception:
             self._handling_failed(msg)
+        except asyncio.CancelledError:
+            if not self._cancelled_by_us():
+                raise
+            logger.info("%r: cancelled the handler of %r (the connection ended)", self, msg.event)
         finally:
             if asked:
                 self._outbox.release()
+
+    async def _handle_within(self, seconds: float, work: Awaitable[None], msg: Message) -> None:
+        """Await *work*; past *seconds* cancel it and answer with an error (`Options.handler_timeout`)."""
+        scope = asyncio.timeout(seconds)
+        try:
+            async with scope:
+                await work
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            logger.warning("%r: the handler of %r ran past %gs: cancelled", self, msg.event, seconds)
+            if not msg.is_native and (not msg.wait or self._answered != msg.wait):
+                self.reply_error(msg, HANDLER_TIMED_OUT)
+
+    def cancel_handler(self) -> bool:
+        """Cancel the handler this connection is running (unless it is the caller); tell whether
+        there was one. Its connection should have ended: the messages held behind it are dropped."""
+        task = self._handler_task
+        if task is None or task.done() or task is asyncio.current_task():
+            return False
+        self._handler_cancelled = True
+        task.cancel()
+        return True
+
+    def _cancelled_by_us(self) -> bool:
+        """Tell whether the cancellation unwinding the current task came from `cancel_handler`;
+        if so, take it back so the task reads on to the end of the socket and tears down."""
+        if not self._handler_cancelled:
+            return False
+        task = asyncio.current_task()
+        # Someone else (aiohttp's shutdown) cancelling as well: let the cancellation go on.
+        return task is not None and task.uncancel() == 0
 
     def _handling_failed(self, msg: Message) -> None:
         """A bug of ours (handler errors are answered in `NSConn.dispatch`): log it, answer the ask."""
@@ -506,12 +620,15 @@ class Conn:
 
     async def _handle_backlog(self) -> None:
         """Handle, in order, what arrived while a handler of this connection awaited its ask."""
-        while self._backlog:
+        while self._backlog and not self._handler_cancelled:
             if self._backlog_room is not None:
                 self._backlog_room.set()
                 self._backlog_room = None
-            await self._handle(self._backlog.popleft())
+            msg = self._backlog.popleft()
+            self._backlog_bytes -= _held_size(msg)
+            await self._handle(msg)
         self._backlog = None
+        self._backlog_bytes = 0
 
     def _socket_ended(self) -> None:
         if self._ended.done():
@@ -526,6 +643,8 @@ class Conn:
         self._waiters.clear()
         if self._backlog_room is not None:
             self._backlog_room.set()
+        if self.options.cancel_handlers_on_close:
+            self.cancel_handler()
 
     # -- namespaces -----------------------------------------------------------
 
@@ -686,26 +805,29 @@ class Conn:
     # -- closing --------------------------------------------------------------
 
     async def close(self, code: int = CLOSE_NORMAL, reason: str = "", *, drain: bool = True) -> None:
-        """Close with a real close frame (1000 by default) after queued frames drain."""
+        """Close with a real close frame (1000 by default) after queued frames drain.
+
+        Within `Options.close_timeout` the queued frames drain and the peer answers the close
+        frame; past it (a peer that stopped reading) the socket is cut. Either way the
+        connection has ended when this returns (its teardown follows in the task serving it).
+        """
         if self._closing:
             await self.wait_closed()
             return
         reconnecting = self.is_reconnecting
         self._closing = True
         seconds = self.options.close_timeout
-        if drain:
-            try:
-                async with asyncio.timeout(seconds):
-                    await self._outbox.drain()
-            except TimeoutError:
-                drain = False
         try:
-            async with asyncio.timeout(seconds + 1):
+            async with asyncio.timeout(seconds):
+                if drain:
+                    await self._outbox.drain()
                 await self._socket.close(code=code, message=reason.encode()[:123])
         except (TimeoutError, ConnectionError) as exc:
-            logger.debug("%r: close did not complete cleanly: %s", self, exc)
-        if self._reader is None or self._reader.done():
-            self._socket_ended()
+            # Waiting for a peer that does not read would hold this connection (its fd, its
+            # rooms, its count) for as long as the peer keeps TCP open: cut it now.
+            logger.info("%r: close did not complete within %gs (%s): cutting the socket", self, seconds, exc)
+            self._sink.abort()
+        self._socket_ended()
         supervisor = self._supervisor
         if supervisor is not None and supervisor is not asyncio.current_task():
             if reconnecting:
@@ -725,7 +847,9 @@ class Conn:
         self._ended = asyncio.get_running_loop().create_future()
         self._reader = None
         self._busy = False
+        self._handler_cancelled = False
         self._backlog = None
+        self._backlog_bytes = 0
         self._acked = True
 
     async def teardown(self) -> None:

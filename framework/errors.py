@@ -12,6 +12,15 @@ BAD_ROOM = "bad room"
 WRITE_CLOSED = "write closed"
 INVALID_PAYLOAD = "invalid payload"
 
+RATE_LIMITED = "rate limit exceeded"
+"""Error reply to an ask sent past `Options.max_messages_per_second` / `max_bytes_per_second`."""
+TOO_MANY_ROOMS = "too many rooms"
+"""Error reply to a join past `Options.max_rooms_per_connection`."""
+NAME_TOO_LONG = "name too long"
+"""Error reply to a join, or an event for ``_OnAnyEvent``, whose name is past `Options.max_name_length`."""
+HANDLER_TIMED_OUT = "handler timed out"
+"""Error reply to a message whose handler ran past `Options.handler_timeout`."""
+
 
 class NeffosError(Exception):
     """Base class of every error raised by aioneffos."""
@@ -86,6 +95,11 @@ class RemoteError(NeffosError):
 
 class AskTimeoutError(NeffosError, TimeoutError):
     """An ask got no answer within its timeout."""
+
+
+class BacklogFullError(NeffosError, BufferError):
+    """An ask was given up: while it waited, the peer sent more than the inbound backlog
+    holds (`Options.inbound_backlog_bytes`), and its reply could only be behind that."""
 
 
 class ConnectionRefusedByPeerError(NeffosError, ConnectionRefusedError):

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import events as ev
-from .errors import ReconnectingError, WriteClosedError, error_text
+from .errors import NAME_TOO_LONG, TOO_MANY_ROOMS, ReconnectingError, WriteClosedError, error_text
+from .limits import clip, utf8_length
 from .logs import fields, handler_failed, unknown_event
 from .message import Message, as_body, reply_body
 from .protocol import encode_fields
@@ -272,12 +273,20 @@ class NSConn:
             return
         conn = self.conn
         table = self._table
-        entry = table.entries.get(msg.event) or table.on_any
+        entry = table.entries.get(msg.event)
         if entry is None:
-            unknown_event(table.unknown, conn.id, self.namespace, msg.event)
-            if msg.wait:
-                conn.reply_error(msg, f"unknown event {msg.event!r}")
-            return
+            entry = table.on_any
+            limit = conn.options.max_name_length
+            if entry is None:
+                event = clip(msg.event, limit)  # what is logged and remembered stays small too
+                unknown_event(table.unknown, conn.id, self.namespace, event)
+                if msg.wait:
+                    conn.reply_error(msg, f"unknown event {event!r}")
+                return
+            if utf8_length(msg.event) > limit:
+                if msg.wait:
+                    conn.reply_error(msg, NAME_TOO_LONG)
+                return
         try:
             result = entry.handler(self, msg)
             if entry.is_async or inspect.isawaitable(result):
@@ -322,9 +331,18 @@ class NSConn:
         await self.run_cleanups()
 
     async def reply_room_join(self, msg: Message) -> None:
-        """Answer the peer's join request: our ``_OnRoomJoin`` may refuse it."""
+        """Answer the peer's join request: refused past `Options.max_name_length` and
+        `Options.max_rooms_per_connection`, then our ``_OnRoomJoin`` may refuse it."""
         if msg.room in self._rooms:
             self.conn.reply_empty(msg.wait)
+            return
+        options = self.conn.options
+        if utf8_length(msg.room) > options.max_name_length:
+            self.conn.reply_error(msg, NAME_TOO_LONG)
+            return
+        joined = sum(len(ns.rooms) for ns in self.conn.namespaces.values())
+        if joined >= options.max_rooms_per_connection:
+            self.conn.reply_error(msg, TOO_MANY_ROOMS)
             return
         try:
             await self.fire(ev.ON_ROOM_JOIN, msg)

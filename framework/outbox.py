@@ -2,9 +2,11 @@
 
 Slow-consumer policy: frames are written straight to the socket while its write buffer
 is below the high-water mark; past it they wait in this queue. When the queue holds
-``limit`` frames the peer is treated as a slow consumer: the queue refuses further
-frames and the connection is closed (code 1008, reason "slow consumer"). Nothing a slow
-peer does delays delivery to any other connection.
+``limit`` frames or ``limit_bytes`` bytes of payload the peer is treated as a slow
+consumer: the queue refuses further frames and the connection is closed (code 1008,
+reason "slow consumer"). Bytes are counted only for frames that wait, so the common path
+(written at once) pays nothing. Nothing a slow peer does delays delivery to any other
+connection.
 """
 
 from __future__ import annotations
@@ -31,6 +33,15 @@ class FrameSink(Protocol):
         """Write *frame*, waiting for the socket to drain; raise `ConnectionError` once closed."""
         ...
 
+    def abort(self) -> None:
+        """Cut the connection now, dropping what was not sent (a peer that stopped reading)."""
+        ...
+
+    @property
+    def lost(self) -> bool:
+        """Tell whether the connection is gone or going (closed by either side, or cut)."""
+        ...
+
 
 class Outbox:
     """The ordered, bounded outbound queue of one connection.
@@ -46,10 +57,12 @@ class Outbox:
     """
 
     __slots__ = (
+        "_bytes",
         "_closed",
         "_held",
         "_idle",
         "_limit",
+        "_limit_bytes",
         "_on_overflow",
         "_queue",
         "_sink",
@@ -57,11 +70,19 @@ class Outbox:
         "_urgent",
     )
 
-    def __init__(self, sink: FrameSink, limit: int, on_overflow: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        sink: FrameSink,
+        limit: int,
+        on_overflow: Callable[[], None],
+        limit_bytes: int = 4 << 20,
+    ) -> None:
         self._sink = sink
         self._limit = limit
+        self._limit_bytes = limit_bytes
         self._on_overflow = on_overflow
         self._queue: deque[Frame] | None = None
+        self._bytes = 0  # payload bytes of the queued frames
         self._urgent = 0  # urgent frames waiting at the head of the queue
         self._held = False
         self._task: asyncio.Task[None] | None = None
@@ -73,9 +94,8 @@ class Outbox:
 
     @property
     def queued_bytes(self) -> int:
-        """Count the payload bytes of the queued frames (walks the queue: for inspection only)."""
-        queue = self._queue
-        return sum(len(frame.payload) for frame in queue) if queue is not None else 0
+        """Give the payload bytes of the frames waiting in the queue (kept as they come and go)."""
+        return self._bytes
 
     @property
     def closed(self) -> bool:
@@ -94,15 +114,17 @@ class Outbox:
         if self._task is None and (urgent or not self._held) and self._sink.write_now(frame):
             return True
         queue = self._queue
+        size = len(frame.payload)
         if queue is None:
             queue = self._queue = deque()
-        elif len(queue) >= self._limit:
+        elif queue and (len(queue) >= self._limit or self._bytes + size > self._limit_bytes):
             if not self._held:
                 self._overflow()
                 return False
             # Give up the hold rather than close a peer that reads fine.
             self.release()
             return self.put(frame, urgent=urgent)
+        self._bytes += size
         if urgent:
             queue.insert(self._urgent, frame)
             self._urgent += 1
@@ -124,34 +146,39 @@ class Outbox:
             return
         write_now = self._sink.write_now
         while queue and write_now(queue[0]):
-            queue.popleft()
+            self._bytes -= len(queue.popleft().payload)
         if queue:
             self._task = asyncio.get_running_loop().create_task(self._flush())
         else:
             self._queue = None
 
     def _overflow(self) -> None:
+        self._drop()
+        self._on_overflow()
+
+    def _drop(self) -> None:
         self._closed = True
         self._queue = None
-        self._on_overflow()
+        self._bytes = 0
 
     async def _flush(self) -> None:
         sink = self._sink
         try:
             while self._queue and (self._urgent or not self._held):
                 frame = self._queue.popleft()
+                self._bytes -= len(frame.payload)
                 if self._urgent:
                     self._urgent -= 1
                 await sink.write(frame)
         except (ConnectionError, RuntimeError) as exc:
             logger.debug("outbox stopped: %s", exc)
-            self._closed = True
-            self._queue = None
+            self._drop()
         finally:
             self._task = None
             if not self._queue:
                 self._queue = None
                 self._urgent = 0
+                self._bytes = 0
             self._wake_drainers()
 
     def _wake_drainers(self) -> None:
@@ -169,8 +196,7 @@ class Outbox:
 
     def close(self) -> None:
         """Refuse further frames and drop the queued ones."""
-        self._closed = True
-        self._queue = None
+        self._drop()
         task, self._task = self._task, None
         if task is not None:
             # A task cancelled before it started never runs its finally: wake drainers here.

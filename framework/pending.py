@@ -25,6 +25,10 @@ class PendingReply:
     def connection_lost(self, error: WriteClosedError | None = None) -> None:
         """One asked connection ended; once every one has, the ask fails with *error*
         (by default `WriteClosedError`)."""
+        self.fail(error or WriteClosedError("connection closed before replying"))
+
+    def fail(self, error: Exception) -> None:
+        """One asked connection cannot reply; once none can, the ask fails with *error*."""
         self.remaining -= 1
         if self.remaining <= 0 and not self.future.done():
-            self.future.set_exception(error or WriteClosedError("connection closed before replying"))
+            self.future.set_exception(error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import itertools
@@ -15,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType
 
 from . import events as ev
-from .conn import CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY, Conn, Socket
+from .conn import CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TRY_AGAIN_LATER, Conn, Socket
 from .errors import REFUSALS, NoRecipientError, ServerClosedError, error_text, resolve_remote_error
 from .exchange import NO_EXCLUSION, Exchange, Exclusion, LocalExchange, Target
 from .fanout import DONE, call_each
+from .limits import OriginPolicy
 from .logs import fields
 from .message import Message
 from .ns_conn import NSConn
@@ -35,6 +37,10 @@ logger = logging.getLogger("aioneffos.server")
 
 MAX_PRE_ACK_FRAMES = 16
 """Frames a client may send before ``M``; they are handled after the ack (D1)."""
+MAX_PRE_ACK_BYTES = 64 * 1024
+"""Bytes those frames may hold in all: a peer not yet acknowledged pins little memory."""
+HANDLER_WATCH_INTERVAL = 1.0
+"""Seconds between looks for handlers whose peer vanished (`Options.cancel_handlers_on_close`)."""
 
 ConnCallback = Callable[[Conn], Awaitable[None] | None]
 Excluded = Conn | NSConn | Room | str | None
@@ -63,6 +69,7 @@ class Server:
         on_disconnect: ConnCallback | None = None,
         on_upgrade_error: Callable[[BaseException], None] | None = None,
         id_generator: Callable[[web.Request], Awaitable[str] | str] | None = None,
+        check_origin: Callable[[web.Request], Awaitable[bool] | bool] | None = None,
         exchange: Exchange | None = None,
         **options: Any,
     ) -> None:
@@ -75,6 +82,11 @@ class Server:
         """Called when an HTTP request could not be upgraded to a websocket."""
         self.id_generator = id_generator
         """Makes a connection id from the upgrade request; a random UUID by default."""
+        self.check_origin = check_origin
+        """Decides from the upgrade request whether its page may connect (``False``: 403),
+        instead of the same-origin policy and `Options.allowed_origins`; see `origin_allowed`."""
+        self.origin_policy = OriginPolicy(self.options.allowed_origins)
+        """The built-in policy: same origin, plus `Options.allowed_origins`."""
         self.exchange: Exchange = exchange if exchange is not None else LocalExchange()
         self.node_id = uuid.uuid4().hex
         """This server's id within a cluster."""
@@ -90,6 +102,9 @@ class Server:
         self._closed = False
         self._start_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
+        self._emptied: asyncio.Event | None = None  # set once closing and no connection is left
+        self._close_done: asyncio.Event | None = None
+        self._watch: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"<Server namespaces={list(self._tables)} connections={len(self._conns)}>"
@@ -140,6 +155,14 @@ class Server:
         """Tell whether new connections are accepted (answers the neffos.js ``HEAD`` probe)."""
         return not self._closed
 
+    async def origin_allowed(self, request: web.Request) -> bool:
+        """Tell whether the page that sent *request* may connect: `check_origin` if given,
+        else the same-origin policy with `Options.allowed_origins` (requests without
+        ``Origin``, from other than browsers, pass)."""
+        if self.check_origin is not None:
+            return bool(await _call(self.check_origin, request))
+        return self.origin_policy.allows(request.headers.get("Origin"), request.headers.get("Host"))
+
     def next_token(self) -> str:
         """Make a server ask token: decimal, never starting with ``$`` or ``#`` (D19)."""
         return self._tokens.next()
@@ -155,20 +178,75 @@ class Server:
                 if self._closed:
                     raise ServerClosedError("server is closed")
                 await self.exchange.start(self)
+                if self.options.cancel_handlers_on_close:
+                    self._watch = asyncio.get_running_loop().create_task(self._watch_handlers())
                 self._started = True
 
     async def close(self) -> None:
-        """Refuse new connections, close every connection with 1001 and stop the exchange."""
+        """Shut down within about `Options.close_timeout`: refuse new connections (503), send
+        1001 ``server shutdown`` to every peer, then stop the exchange.
+
+        Queued frames drain and peers answer the close within ``close_timeout``; sockets that
+        did not are cut. Handlers still running at ``close_timeout`` are cancelled, so every
+        connection's teardown (leave and disconnect events, ``on_disconnect``) runs before
+        this returns; a teardown that itself hangs is waited for another ``close_timeout``
+        at most, then left to the application's shutdown (logged).
+        """
         if self._closed:
+            if self._close_done is not None:
+                await self._close_done.wait()
             return
         self._closed = True
-        conns = list(self._conns)
-        await asyncio.gather(
-            *(c.close(CLOSE_GOING_AWAY, "server shutdown") for c in conns), return_exceptions=True
-        )
-        await asyncio.gather(*(c.wait_closed() for c in conns), return_exceptions=True)
+        done = self._close_done = asyncio.Event()
+        try:
+            await self._close_all()
+        finally:
+            done.set()
+
+    async def _close_all(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+        seconds = self.options.close_timeout
+        emptied = self._emptied = asyncio.Event()
+        if not self._conns:
+            emptied.set()
+        closing = [
+            asyncio.ensure_future(c.close(CLOSE_GOING_AWAY, "server shutdown")) for c in list(self._conns)
+        ]
+        # Each close ends its socket within close_timeout; the teardowns follow in the tasks
+        # serving the connections, unless a handler still runs: it gets the same time.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await emptied.wait()
+        left = list(self._conns)
+        if left:
+            for conn in left:
+                conn.cancel_handler()
+            try:
+                async with asyncio.timeout(seconds):
+                    await emptied.wait()
+            except TimeoutError:
+                logger.warning(
+                    "server close: %d connection(s) still tearing down after %gs: %s",
+                    len(self._conns),
+                    2 * seconds,
+                    list(self._conns)[:10],
+                )
+        await asyncio.gather(*closing, return_exceptions=True)
         if self._started:
             await self.exchange.stop()
+
+    async def _watch_handlers(self) -> None:
+        """Cancel the handlers of connections whose peer is gone (`Options.cancel_handlers_on_close`).
+
+        A connection runs its handler in the task that reads it, so nothing reads while the
+        handler runs; this look, once a second over the connections, notices a socket that ended.
+        """
+        while True:
+            await asyncio.sleep(HANDLER_WATCH_INTERVAL)
+            for conn in list(self._conns):
+                if conn.socket_lost:
+                    conn.cancel_handler()
 
     def new_conn(
         self,
@@ -214,6 +292,13 @@ class Server:
         glue calls them itself to keep one coroutine frame less per idle connection.
         """
         self._add(conn)
+        if self._closed:  # upgraded while the server was closing
+            await conn.close(CLOSE_GOING_AWAY, "server shutdown")
+            return False
+        limit = self.options.max_connections
+        if limit is not None and len(self._conns) > limit:  # upgrades that raced past the 503
+            await conn.close(CLOSE_TRY_AGAIN_LATER, "too many connections")
+            return False
         if self._native_only:
             return await self._accept_native(conn)
         return await self._handshake(conn, socket)
@@ -233,18 +318,13 @@ class Server:
         early: list[str | bytes] = []
         try:
             async with asyncio.timeout(self.options.handshake_timeout):
-                while True:
-                    raw = await socket.receive()
-                    if raw.type is WSMsgType.TEXT and raw.data == ACK_REQUEST:
-                        break
-                    if raw.type is not WSMsgType.TEXT and raw.type is not WSMsgType.BINARY:
-                        return False
-                    early.append(raw.data)
-                    if len(early) > MAX_PRE_ACK_FRAMES:
-                        await conn.close(CLOSE_POLICY, "expected the neffos handshake (M)")
-                        return False
+                refusal = await self._await_ack_request(socket, early)
         except TimeoutError:
-            await conn.close(CLOSE_POLICY, "handshake timeout")
+            refusal = "handshake timeout"
+        if refusal is not None:
+            early.clear()  # nothing of an unacknowledged peer is kept while it is closed
+            if refusal:
+                await conn.close(CLOSE_POLICY, refusal)
             return False
         if early:
             # Handled after the ack, before anything newer, by whichever task reads first.
@@ -253,6 +333,22 @@ class Server:
             return False
         conn.send_ack()
         return True
+
+    @staticmethod
+    async def _await_ack_request(socket: Socket, early: list[str | bytes]) -> str | None:
+        """Read until ``M``, keeping what comes before it in *early*; give ``None`` on ``M``,
+        else the reason to close with (``""`` when the socket ended)."""
+        held = 0
+        while True:
+            raw = await socket.receive()
+            if raw.type is WSMsgType.TEXT and raw.data == ACK_REQUEST:
+                return None
+            if raw.type is not WSMsgType.TEXT and raw.type is not WSMsgType.BINARY:
+                return ""
+            early.append(raw.data)
+            held += len(raw.data)
+            if len(early) > MAX_PRE_ACK_FRAMES or held > MAX_PRE_ACK_BYTES:
+                return "expected the neffos handshake (M)"
 
     async def _accept_native(self, conn: Conn) -> bool:
         """Native-only mode: no handshake; namespace ``""`` is connected from the start."""
@@ -291,6 +387,8 @@ class Server:
 
     def _remove(self, conn: Conn) -> None:
         self._conns.pop(conn, None)
+        if self._emptied is not None and not self._conns:
+            self._emptied.set()
         same_id = self._by_id.get(conn.id)
         if same_id is not None and conn in same_id:
             same_id.remove(conn)

@@ -1,4 +1,9 @@
-"""aiohttp glue: mount a `Server` on a route, reach the upgrade request, shut down cleanly."""
+"""aiohttp glue: mount a `Server` on a route, reach the upgrade request, shut down cleanly.
+
+The HTTP phase is answered here, before any websocket exists: ``HEAD`` (neffos.js's
+reconnect probe), a request that is no upgrade (426), a server that is closed or full
+(503), a page of another origin (403).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,17 @@ SERVER_KEY = web.AppKey("aioneffos.server", Server)
 HEADER_PARAM_PREFIX = "x-websocket-header-"
 """Query parameters named ``X-Websocket-Header-<Name>`` become request header ``<Name>``."""
 RECONNECT_HEADER = "X-Websocket-Reconnect"
+PROTECTED_HEADERS = frozenset(
+    {"origin", "host", "cookie", "authorization", "proxy-authorization", "forwarded", "x-real-ip"}
+)
+"""Headers a query parameter never supplies: the browser, the client's network or a proxy
+sets them, and checks rely on them (also every ``X-Forwarded-*`` and ``Sec-WebSocket-*``)."""
+_PROTECTED_PREFIXES = ("x-forwarded-", "sec-websocket-")
+NOT_AN_UPGRADE = (
+    "This URL is a websocket endpoint: connect to it with a neffos client "
+    "(neffos.js in a page, or aioneffos's dial), not by opening it in a browser.\n"
+)
+"""The text of the 426 answer to a plain request (a browser tab) on the websocket route."""
 
 IdGenerator = Callable[[web.Request], Awaitable[str] | str]
 
@@ -45,6 +61,28 @@ class _ServerSink:
         self._transport.write(frame.server_wire())
         return True
 
+    def abort(self) -> None:
+        self._transport.abort()
+
+    @property
+    def lost(self) -> bool:
+        return self._transport.is_closing()
+
+    def end(self, grace: float) -> None:
+        """Called when the connection is over: if what it was sent is still unsent, give the
+        peer *grace* seconds to read it, then cut the socket (a graceful close waits for a
+        peer that does not read for as long as it keeps TCP open, holding the fd)."""
+        if self._transport.get_write_buffer_size():
+            asyncio.get_running_loop().call_later(grace, self._cut_if_unsent)
+
+    def _cut_if_unsent(self) -> None:
+        if self._transport.get_write_buffer_size():
+            logger.info(
+                "cut a closed connection whose peer did not read its last %d bytes",
+                self._transport.get_write_buffer_size(),
+            )
+            self._transport.abort()
+
     async def write(self, frame: Frame) -> None:
         # aiohttp's own writer waits for drain the same way (BaseProtocol._drain_helper).
         await self._protocol._drain_helper()
@@ -56,17 +94,27 @@ class _ServerSink:
 def get_request(conn: Conn) -> web.Request:
     """Give the upgrade request of a server-side connection (Iris ``websocket.GetContext``).
 
-    Headers sent as ``X-Websocket-Header-*`` query parameters are included. Raise
-    `TypeError` for a client-side connection, which has none.
+    Headers sent as ``X-Websocket-Header-*`` query parameters are included when the request
+    lacks them and they are not `PROTECTED_HEADERS`. Raise `TypeError` for a client-side
+    connection, which has none.
     """
     if conn.request is None:
         raise TypeError(f"{conn!r} has no upgrade request: it is not a server-side connection")
     return conn.request
 
 
+def _protected(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in PROTECTED_HEADERS or lowered.startswith(_PROTECTED_PREFIXES)
+
+
 def _with_header_params(request: web.Request) -> web.Request:
-    """Turn ``X-Websocket-Header-X-Name=value`` query parameters into headers (browsers
-    cannot set websocket headers; neffos.js sends them this way)."""
+    """Add ``X-Websocket-Header-X-Name=value`` query parameters as headers (browsers cannot
+    set websocket headers; neffos.js sends them this way).
+
+    A parameter only adds a header the request lacks, and never one of `PROTECTED_HEADERS`:
+    a query string must not stand in for the real ``Origin``, ``Cookie`` or client address.
+    """
     extra = [
         (key[len(HEADER_PARAM_PREFIX) :], value)
         for key, value in request.query.items()
@@ -76,7 +124,10 @@ def _with_header_params(request: web.Request) -> web.Request:
         return request
     headers = CIMultiDict(request.headers)
     for name, value in extra:
-        headers[name] = value
+        if _protected(name):
+            logger.debug("ignored query parameter for protected header %r", name)
+            continue
+        headers.setdefault(name, value)
     return request.clone(headers=headers)
 
 
@@ -107,7 +158,10 @@ def handler(
     or async, given the request) overrides ``server.id_generator``; raising an
     `aiohttp.web.HTTPException` from it refuses the upgrade with that response, which
     also stops neffos.js from reconnecting. ``HEAD`` (neffos.js's reconnect probe) gets
-    204 while the server accepts connections, 503 once it is closed.
+    204 while the server accepts connections, 503 once it is closed. Before the upgrade:
+    a request that is no websocket upgrade (a browser tab) gets 426 with a short text, a
+    closed server or one at `Options.max_connections` 503, a page whose origin
+    `Server.origin_allowed` refuses 403.
     """
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -115,6 +169,18 @@ def handler(
             return web.Response(status=204 if server.accepting else 503)
         if not server.accepting:
             return web.Response(status=503, text="websocket server is closed")
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return web.Response(status=426, text=NOT_AN_UPGRADE, headers={"Upgrade": "websocket"})
+        limit = server.options.max_connections
+        if limit is not None and server.total_connections >= limit:
+            return web.Response(status=503, text="too many connections")
+        if not await server.origin_allowed(request):
+            logger.info(
+                "refused an upgrade from origin %r (Host %r)",
+                request.headers.get("Origin"),
+                request.headers.get("Host"),
+            )
+            return web.Response(status=403, text="origin not allowed")
         await server.start()
         request = _with_header_params(request)
         conn_id = await _make_id(id_generator or server.id_generator, request)
@@ -132,9 +198,10 @@ def handler(
             if server.on_upgrade_error is not None:
                 server.on_upgrade_error(exc)
             raise
+        sink = _ServerSink(request)
         conn = server.new_conn(
             ws,
-            _ServerSink(request),
+            sink,
             conn_id,
             request=request,
             reconnect_tries=_reconnect_tries(request),
@@ -153,6 +220,7 @@ def handler(
             raise
         finally:
             await server.finish(conn, accepted)
+            sink.end(options.close_timeout)
         return ws
 
     return handle
@@ -161,7 +229,10 @@ def handler(
 def setup(app: web.Application, server: Server) -> None:
     """Tie *server* to *app*: started at startup, closed (1001 to every peer) at shutdown.
 
-    The server is then reachable as ``app[SERVER_KEY]``.
+    The close runs in ``app.on_shutdown``, which aiohttp's runner calls after it stopped
+    listening and before it waits (``shutdown_timeout``) for request handlers to finish, so
+    every websocket handler has ended by then; see `Server.close` for its bound. The server
+    is then reachable as ``app[SERVER_KEY]``.
     """
     app[SERVER_KEY] = server
 

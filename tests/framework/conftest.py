@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -36,6 +37,25 @@ def raw(session: aiohttp.ClientSession) -> RawConnect:
         return peer
 
     return open_peer
+
+
+SMALL_BUFFER = 4096
+"""Socket buffer of a peer on a congested link: it soon stops taking data."""
+
+
+def _small_buffer_socket(addr_info: Any) -> socket.socket:
+    family, kind, proto, _, _ = addr_info
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
+    return sock
+
+
+@pytest.fixture
+async def tiny_session() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session whose sockets have a 4 KiB receive buffer."""
+    connector = aiohttp.TCPConnector(socket_factory=_small_buffer_socket, force_close=True)
+    async with aiohttp.ClientSession(connector=connector, read_bufsize=SMALL_BUFFER) as session:
+        yield session
 
 
 @pytest.fixture

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-import pytest
 
 from aioneffos.framework import Conn, Message, NSConn, Server, get_request
 from tests.framework.conftest import Dial, RawConnect
@@ -163,21 +162,6 @@ async def test_handshake_16_frames_before_m_are_held_and_invalid_ones_dropped(
 
 
 # -- slow consumer --------------------------------------------------------------------
-
-
-def _small_buffer_socket(addr_info: Any) -> socket.socket:
-    family, kind, proto, _, _ = addr_info
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    return sock
-
-
-@pytest.fixture
-async def tiny_session() -> AsyncIterator[aiohttp.ClientSession]:
-    """A client session whose sockets have a 4 KiB receive buffer."""
-    connector = aiohttp.TCPConnector(socket_factory=_small_buffer_socket, force_close=True)
-    async with aiohttp.ClientSession(connector=connector, read_bufsize=4096) as session:
-        yield session
 
 
 async def test_slow_consumer_is_closed_1008_while_others_get_every_message(

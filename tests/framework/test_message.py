@@ -170,6 +170,22 @@ def test_options_defaults_match_the_brief() -> None:
     ) == (1 << 20, 15.0, 10.0, 1024, 256, 25.0, None, 5.0, True)
 
 
+def test_options_defaults_of_an_exposed_server() -> None:
+    opts = Options()
+    assert (
+        opts.outbound_queue_bytes,
+        opts.inbound_backlog_bytes,
+        opts.allowed_origins,
+        opts.max_connections,
+        opts.max_rooms_per_connection,
+        opts.max_name_length,
+        opts.max_messages_per_second,
+        opts.max_bytes_per_second,
+        opts.handler_timeout,
+        opts.cancel_handlers_on_close,
+    ) == (4 << 20, 4 << 20, (), None, 256, 256, None, None, None, False)
+
+
 def test_options_reject_non_positive_limit() -> None:
     with pytest.raises(ValueError, match="max_message_size"):
         Options(max_message_size=0)

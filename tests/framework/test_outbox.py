@@ -162,3 +162,60 @@ async def test_drain_wakes_every_waiter(drainers: int) -> None:
     sink.release()
     await wait_for(asyncio.gather(*waiting), 1)
     assert sink.written == [b"a"]
+
+
+# -- byte budget ----------------------------------------------------------------------
+
+
+async def test_overflow_by_bytes_before_the_frame_count() -> None:
+    sink = FakeSink()
+    sink.ready = False
+    overflow = Overflow()
+    outbox = Outbox(sink, 100, overflow, limit_bytes=10)
+    accepted = [outbox.put(frame(text)) for text in ("abcd", "efgh", "ij", "k")]
+    assert (accepted, overflow.calls, outbox.closed) == ([True, True, True, False], 1, True)
+
+
+async def test_queued_bytes_count_only_frames_that_wait_and_go_down_as_they_are_written() -> None:
+    sink = FakeSink()
+    outbox = Outbox(sink, 100, Overflow(), limit_bytes=10)
+    outbox.put(frame("written at once"))
+    sink.ready = False
+    outbox.put(frame("abc"))
+    outbox.put(frame("de"), urgent=True)
+    queued = outbox.queued_bytes
+    sink.release()
+    await wait_for(outbox.drain())
+    assert (queued, outbox.queued_bytes, sink.written) == (5, 0, [b"written at once", b"de", b"abc"])
+
+
+async def test_one_frame_bigger_than_the_byte_budget_still_queues() -> None:
+    sink = FakeSink()
+    sink.ready = False
+    overflow = Overflow()
+    outbox = Outbox(sink, 100, overflow, limit_bytes=4)
+    assert (outbox.put(frame("a frame of 24 bytes.....")), overflow.calls) == (True, 0)
+    sink.release()
+    await wait_for(outbox.drain())
+    assert sink.written == [b"a frame of 24 bytes....."]
+
+
+async def test_held_outbox_past_byte_budget_gives_up_the_hold_first() -> None:
+    sink = FakeSink()
+    overflow = Overflow()
+    outbox = Outbox(sink, 100, overflow, limit_bytes=6)
+    outbox.hold()
+    outbox.put(frame("abc"))
+    outbox.put(frame("def"))
+    assert outbox.put(frame("ghi")) is True  # released: the socket takes everything
+    assert (overflow.calls, sink.written) == (0, [b"abc", b"def", b"ghi"])
+
+
+async def test_close_forgets_the_queued_bytes() -> None:
+    sink = FakeSink()
+    sink.ready = False
+    outbox = Outbox(sink, 100, Overflow(), limit_bytes=100)
+    outbox.put(frame("abc"))
+    outbox.put(frame("def"))
+    outbox.close()
+    assert outbox.queued_bytes == 0
