@@ -28,6 +28,7 @@ from .errors import (
     BadNamespaceError,
     ReconnectingError,
     WriteClosedError,
+    error_text,
     resolve_remote_error,
 )
 from .limits import RateLimiter, Verdict, clip
@@ -825,7 +826,8 @@ class Conn:
         except (TimeoutError, ConnectionError) as exc:
             # Waiting for a peer that does not read would hold this connection (its fd, its
             # rooms, its count) for as long as the peer keeps TCP open: cut it now.
-            logger.info("%r: close did not complete within %gs (%s): cutting the socket", self, seconds, exc)
+            reason_text = error_text(exc)
+            logger.info("%r: close not done within %gs (%s): cutting the socket", self, seconds, reason_text)
             self._sink.abort()
         self._socket_ended()
         supervisor = self._supervisor
