@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from aioneffos.framework import Conn, Message, NSConn, Server, get_request, handler, setup
+from aioneffos.framework import Conn, Message, NSConn, Server, WriteClosedError, get_request, handler, setup
 
 MIB = 1 << 20
 SMALL_BUFFER = 4096
@@ -63,8 +63,9 @@ async def sleep(ns: NSConn, msg: Message) -> None:
 async def fill(ns: NSConn, msg: Message) -> None:
     """Emit N frames of 64 KiB to the caller."""
     body = b"x" * (64 * 1024)
-    for _ in range(int(msg.text)):
-        ns.emit("filler", body)
+    with contextlib.suppress(WriteClosedError):  # closed as a slow consumer meanwhile
+        for _ in range(int(msg.text)):
+            ns.emit("filler", body)
 
 
 async def kick(ns: NSConn, msg: Message) -> None:

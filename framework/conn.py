@@ -32,6 +32,7 @@ from .errors import (
     resolve_remote_error,
 )
 from .limits import RateLimiter, Verdict, clip
+from .logs import fields
 from .message import Message, as_body
 from .ns_conn import NSConn
 from .options import Options
@@ -481,7 +482,9 @@ class Conn:
                     continue
                 if limiter is not None and (verdict := limiter.admit(len(data))):
                     if verdict is Verdict.CLOSE:
-                        logger.warning("closing %r: still sending past its rate limit", self)
+                        logger.warning(
+                            "closing %r: still sending past its rate limit", self, extra=fields(self.id)
+                        )
                         await self.close(CLOSE_POLICY, RATE_LIMITED)
                         break
                     if msg.wait and not msg.is_native:
@@ -543,6 +546,7 @@ class Conn:
             self,
             self._backlog_bytes,
             len(self._waiters),
+            extra=fields(self.id),
         )
         waiting = list(self._waiters.values())
         self._waiters.clear()
@@ -576,7 +580,12 @@ class Conn:
         except asyncio.CancelledError:
             if not self._cancelled_by_us():
                 raise
-            logger.info("%r: cancelled the handler of %r (the connection ended)", self, msg.event)
+            logger.info(
+                "%r: cancelled the handler of %r (the connection ended)",
+                self,
+                msg.event,
+                extra=fields(self.id, msg.namespace, msg.event, msg.room),
+            )
         finally:
             if asked:
                 self._outbox.release()
@@ -590,7 +599,13 @@ class Conn:
         except TimeoutError:
             if not scope.expired():
                 raise
-            logger.warning("%r: the handler of %r ran past %gs: cancelled", self, msg.event, seconds)
+            logger.warning(
+                "%r: the handler of %r ran past %gs: cancelled",
+                self,
+                msg.event,
+                seconds,
+                extra=fields(self.id, msg.namespace, msg.event, msg.room),
+            )
             if not msg.is_native and (not msg.wait or self._answered != msg.wait):
                 self.reply_error(msg, HANDLER_TIMED_OUT)
 
@@ -827,7 +842,13 @@ class Conn:
             # Waiting for a peer that does not read would hold this connection (its fd, its
             # rooms, its count) for as long as the peer keeps TCP open: cut it now.
             reason_text = error_text(exc)
-            logger.info("%r: close not done within %gs (%s): cutting the socket", self, seconds, reason_text)
+            logger.info(
+                "%r: close not done within %gs (%s): cutting the socket",
+                self,
+                seconds,
+                reason_text,
+                extra=fields(self.id),
+            )
             self._sink.abort()
         self._socket_ended()
         supervisor = self._supervisor

@@ -18,7 +18,7 @@ import attrs
 import pytest
 from aiohttp import web
 
-from aioneffos.framework import Conn, Message, NSConn, Server, dial, get_request
+from aioneffos.framework import Conn, Message, NSConn, Server, WriteClosedError, dial, get_request
 from aioneffos.framework.protocol import Frame
 from tests.framework.conftest import SMALL_BUFFER, AppServer, Dial, RawConnect
 from tests.framework.peers import TIMEOUT, Inbox, RawPeer, wait_for
@@ -72,8 +72,9 @@ class Watch:
             self.accepted.put(conn)
 
         def fill(ns: NSConn, msg: Message) -> None:
-            for _ in range(int(msg.text)):
-                ns.emit("filler", b"x" * 65536)
+            with contextlib.suppress(WriteClosedError):  # closed as a slow consumer on the way
+                for _ in range(int(msg.text)):
+                    ns.emit("filler", b"x" * 65536)
             self.filled.put(None)
 
         def left(ns: NSConn, msg: Message) -> None:
