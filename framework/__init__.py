@@ -12,6 +12,7 @@ from .errors import (
     InvalidPayloadError,
     NeffosError,
     NoRecipientError,
+    PayloadTooLargeError,
     ReconnectingError,
     Refused,
     RemoteError,
@@ -34,7 +35,7 @@ from .events import (
     Namespaces,
     is_system_event,
 )
-from .exchange import Exchange, Exclusion, LocalExchange, LocalNode, Target
+from .exchange import Exchange, ExchangeHealth, Exclusion, LocalExchange, LocalNode, Target
 from .message import Message, Reply
 from .ns_conn import NSConn
 from .options import Options
@@ -63,6 +64,7 @@ __all__ = [
     "ConnectionRefusedByPeerError",
     "Events",
     "Exchange",
+    "ExchangeHealth",
     "Exclusion",
     "Handler",
     "HandshakeError",
@@ -75,6 +77,7 @@ __all__ = [
     "NeffosError",
     "NoRecipientError",
     "Options",
+    "PayloadTooLargeError",
     "ReconnectingError",
     "Refused",
     "RemoteError",

@@ -10,6 +10,7 @@ so order is kept and nothing deadlocks (D16).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
@@ -61,6 +62,10 @@ HELD_MESSAGE_OVERHEAD = 256
 
 def _held_size(msg: Message) -> int:
     return len(msg.body) + len(msg.event) + len(msg.room) + len(msg.namespace) + HELD_MESSAGE_OVERHEAD
+
+
+READING: contextvars.ContextVar[Conn | None] = contextvars.ContextVar("aioneffos_reading", default=None)
+"""The connection whose reader runs the current code (its handlers, and tasks they start)."""
 
 
 class Socket(Protocol):
@@ -135,6 +140,9 @@ class Conn:
     """Whether this client dials again when its socket drops (``dial(reconnect=)``)."""
     _restoring: dict[str, tuple[NSConn, dict[str, Room]]] | None = attrs.field(default=None, init=False)
     _limiter: RateLimiter | None = attrs.field(default=None, init=False)
+    paced: bool = attrs.field(default=False, init=False)
+    """Set when a handler of this connection published while the server's exchange was
+    congested: the reader waits for room (`Server.drain`) before it reads on."""
 
     def __attrs_post_init__(self) -> None:
         self._native_only = ev.is_native_only(self._tables)
@@ -440,6 +448,7 @@ class Conn:
         if self._reader is None:
             self._reader = me
         limiter = self._limiter
+        READING.set(self)
         receive = self._socket.receive
         read_timeout = self.options.read_timeout
         allow_native = self._allow_native
@@ -503,6 +512,8 @@ class Conn:
                 finally:
                     self._busy = False
                     self._handler_task = None
+                if self.paced:
+                    await self._pace()
             else:
                 return  # reading was handed to another task
         except asyncio.CancelledError:
@@ -510,6 +521,14 @@ class Conn:
                 self._socket_ended()
             raise
         self._socket_ended()
+
+    async def _pace(self) -> None:
+        """Backpressure: wait (bounded) for room on the bus before reading this peer's next frame,
+        unless an ask of ours waits for the peer, whose reply must not be held up."""
+        self.paced = False
+        server = self.server
+        if server is not None and not self._waiters:
+            await server.drain()
 
     def read_first(self, frames: Iterable[str | bytes]) -> None:
         """Have the reader handle *frames* (received before the handshake) before the socket's."""

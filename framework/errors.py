@@ -118,6 +118,16 @@ class NoRecipientError(NeffosError, LookupError):
     """No connection matches a server ask (namespace, room and ``to``)."""
 
 
+class PayloadTooLargeError(NeffosError, ValueError):
+    """A message is too large for the scale-out broker (its ``max_payload``): nothing of it was
+    sent, to this node's connections or to others. ``size`` and ``limit`` are in bytes."""
+
+    def __init__(self, text: str, *, size: int, limit: int) -> None:
+        super().__init__(text)
+        self.size = size
+        self.limit = limit
+
+
 _KNOWN: dict[str, type[NeffosError]] = {
     BAD_NAMESPACE: BadNamespaceError,
     BAD_ROOM: BadRoomError,

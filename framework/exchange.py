@@ -10,11 +10,23 @@ default, has no other nodes. Scale-out exchanges live in `aioneffos.framework.sc
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Literal, Protocol
 
 import attrs
 
 from .message import Message
+
+
+class ExchangeHealth(StrEnum):
+    """How well an exchange reaches the other nodes."""
+
+    UP = "up"
+    """The broker link is up and subscribed, and the outgoing queue keeps up."""
+    DEGRADED = "degraded"
+    """The link is up, but its outgoing queue is backing up, or dropped messages lately."""
+    DOWN = "down"
+    """The broker is unreachable: only this node's connections are served."""
 
 
 @attrs.frozen
@@ -131,7 +143,19 @@ class Exchange(Protocol):
         ...
 
     def publish(self, msg: Message, exclusion: Exclusion) -> None:
-        """Forward *msg* to the other nodes (the server has delivered it here already)."""
+        """Forward *msg* to the other nodes; the server delivers it here after this returns.
+
+        Raise `PayloadTooLargeError` (and forward nothing) when *msg* is too large for the broker.
+        """
+        ...
+
+    @property
+    def congested(self) -> bool:
+        """Tell whether publishers should wait (`drain`) before they publish more."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait, for a bounded time, until the exchange has room for more (at once when it has)."""
         ...
 
     def close_connection(self, conn_id: str, code: int, reason: str) -> None:
@@ -149,6 +173,11 @@ class Exchange(Protocol):
     @property
     def healthy(self) -> bool:
         """Tell whether the other nodes are reachable (always true without a broker)."""
+        ...
+
+    @property
+    def health(self) -> ExchangeHealth:
+        """Give how well the other nodes are reached (`ExchangeHealth.UP` without a broker)."""
         ...
 
     async def synced(self, timeout: float | None = None) -> bool:
@@ -178,6 +207,14 @@ class LocalExchange:
     def publish(self, msg: Message, exclusion: Exclusion) -> None:
         """No other node to forward to."""
 
+    @property
+    def congested(self) -> bool:
+        """Never: nothing is queued."""
+        return False
+
+    async def drain(self) -> None:
+        """Nothing to wait for."""
+
     def close_connection(self, conn_id: str, code: int, reason: str) -> None:
         """No other node to forward to."""
 
@@ -198,6 +235,11 @@ class LocalExchange:
     def healthy(self) -> bool:
         """Always true: there is no broker to lose."""
         return True
+
+    @property
+    def health(self) -> ExchangeHealth:
+        """Always up."""
+        return ExchangeHealth.UP
 
     async def synced(self, timeout: float | None = None) -> bool:
         """Always in effect: there is nothing to subscribe to."""

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType
 
 from . import events as ev
-from .conn import CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TRY_AGAIN_LATER, Conn, Socket
+from .conn import (
+    CLOSE_GOING_AWAY,
+    CLOSE_NORMAL,
+    CLOSE_POLICY,
+    CLOSE_TRY_AGAIN_LATER,
+    READING,
+    Conn,
+    Socket,
+)
 from .errors import REFUSALS, NoRecipientError, ServerClosedError, error_text, resolve_remote_error
 from .exchange import NO_EXCLUSION, Exchange, Exclusion, LocalExchange, Target
 from .fanout import DONE, call_each
@@ -440,13 +448,26 @@ class Server:
         that id. *exclude* skips one connection (a `Conn` or `NSConn`) or every connection
         with an id (a `str` or a `Room`, whose id is its connection's). The wait token is
         cleared (docs/protocol.md#broadcast-token): a broadcast is never an ask; use `ask`
-        for that. The exchange forwards it to the other nodes of a cluster.
+        for that. The exchange forwards it to the other nodes of a cluster; raise
+        `PayloadTooLargeError`, having sent it to no one, when it is too large for the broker.
+        While the exchange is congested, the connection whose handler broadcast is read on
+        only once there is room (backpressure); elsewhere, ``await server.drain()`` waits.
         """
         if msg.wait:
             msg = msg.evolve(wait="")
         exclusion = exclusion_of(exclude)
+        exchange = self.exchange
+        exchange.publish(msg, exclusion)  # first: a message refused by the bus reaches nobody
         self.deliver(msg, exclusion)
-        self.exchange.publish(msg, exclusion)
+        if exchange.congested:
+            conn = READING.get()
+            if conn is not None:
+                conn.paced = True
+
+    async def drain(self) -> None:
+        """Wait until the exchange has room for more broadcasts (at once unless it is congested,
+        at most its ``wait_timeout``); for loops that broadcast many messages in one handler."""
+        await self.exchange.drain()
 
     def deliver(self, msg: Message, exclusion: Exclusion = NO_EXCLUSION) -> int:
         """Write *msg* to this process's matching connections, encoded once; return how many."""

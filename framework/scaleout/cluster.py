@@ -9,7 +9,9 @@ asking node and its token, and answers come back on that node's channel
 (docs/protocol.md#cluster-asks). Nodes announce themselves on the cluster channel
 (presence), which `count_connections` relies on. While the broker is away, local traffic
 goes on and what other nodes should have received is dropped (pub/sub is at-most-once)
-and counted in `BusExchange.dropped` (docs/protocol.md#bus-delivery).
+and counted in `BusExchange.dropped` (docs/protocol.md#bus-delivery). The outgoing queue
+is bounded (`BusSession`): publishers wait for room (`drain`), or the newest message is
+dropped and counted; a message over the broker's limit raises `PayloadTooLargeError`.
 """
 
 from __future__ import annotations
@@ -21,14 +23,17 @@ import time
 from collections.abc import Callable, Collection, Coroutine
 from typing import Any
 
+import attrs
+
 from ..errors import (
     AskTimeoutError,
     NeffosError,
     NoRecipientError,
+    PayloadTooLargeError,
     WriteClosedError,
     error_text,
 )
-from ..exchange import Exclusion, LocalNode, Target
+from ..exchange import ExchangeHealth, Exclusion, LocalNode, Target
 from ..message import Message
 from . import envelope
 from .envelope import Envelope, EnvelopeKind
@@ -48,7 +53,12 @@ class BusExchange:
     the channels (several apps can share a broker). Reconnection waits *reconnect_delay*
     seconds, doubling up to *reconnect_max* (with jitter). Every *beat_interval* seconds
     the node announces itself and checks the link; a node silent for three intervals is
-    forgotten. At most *max_pending* messages wait for the broker; more are dropped.
+    forgotten. At most *max_pending* messages wait for the broker: with
+    ``overflow="backpressure"`` (the default) publishers wait for room from half of it on
+    (`drain`, at most *wait_timeout* seconds; connections whose handlers published are
+    read on only after it), and past it, or with ``overflow="drop"``, the newest message is
+    dropped and counted. A message over *max_payload* bytes (or the broker's own limit,
+    NATS's ``max_payload``, if lower) raises `PayloadTooLargeError` and is not sent.
     """
 
     def __init__(
@@ -63,6 +73,9 @@ class BusExchange:
         beat_interval: float = 2.0,
         max_pending: int = 10_000,
         max_batch: int = 256,
+        overflow: str = "backpressure",
+        wait_timeout: float = 5.0,
+        max_payload: int | None = None,
     ) -> None:
         self.channels = envelope.Channels(prefix)
         self.broker = broker
@@ -82,6 +95,9 @@ class BusExchange:
             tick=beat_interval,
             max_pending=max_pending,
             max_batch=max_batch,
+            overflow=overflow,
+            wait_timeout=wait_timeout,
+            max_payload=max_payload,
         )
         self._local_node: LocalNode | None = None
         self._node = ""
@@ -93,9 +109,14 @@ class BusExchange:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._warned_versions: set[int | None] = set()
         self._own_publish = b"\x00"  # never a prefix before start(): version 0 does not exist
+        self.received = 0
+        """Broadcasts and closes received from other nodes."""
 
     def _new_link(self) -> Link:
-        return self._make_link(LinkSettings(self._node, self.connect_timeout, self.beat_interval))
+        settings = LinkSettings(
+            self._node, self.connect_timeout, self.beat_interval, self._session.configured_max_payload
+        )
+        return self._make_link(settings)
 
     # -- state --------------------------------------------------------------------
 
@@ -105,9 +126,50 @@ class BusExchange:
         return self._session.healthy
 
     @property
+    def health(self) -> ExchangeHealth:
+        """Give how well the other nodes are reached: up, degraded (queue backing up or
+        dropping) or down (broker unreachable)."""
+        return self._session.health
+
+    @property
     def dropped(self) -> int:
-        """Count the messages not sent to the broker because the link was down or the queue full."""
+        """Count the messages for other nodes not sent to the broker: the link was down, the
+        queue full, or their publish failed."""
         return self._session.dropped
+
+    @property
+    def published(self) -> int:
+        """Count the broadcasts, closes and asks handed to the broker."""
+        return self._session.published
+
+    @property
+    def refused(self) -> int:
+        """Count the messages refused for being over the broker's size limit."""
+        return self._session.refused
+
+    @property
+    def queued(self) -> int:
+        """Count the messages waiting for the broker now."""
+        return self._session.queued
+
+    @property
+    def max_payload(self) -> int | None:
+        """Give the largest envelope this node publishes (``None``: no limit known yet)."""
+        return self._session.max_payload
+
+    @property
+    def congested(self) -> bool:
+        """Tell whether publishers should wait (`drain`): backpressure, queue half full or more."""
+        return self._session.congested
+
+    async def flushed(self, timeout: float | None = None) -> bool:
+        """Wait until every queued message is handed to the broker (or dropped); False if not
+        within *timeout*."""
+        return await self._session.flushed(timeout)
+
+    async def drain(self) -> None:
+        """Wait until the outgoing queue is less than half full, at most *wait_timeout* seconds."""
+        await self._session.room()
 
     @property
     def peers(self) -> Collection[str]:
@@ -142,7 +204,8 @@ class BusExchange:
         return self._local_node
 
     def _send(self, channel: str, env: Envelope) -> None:
-        self._session.send(channel, envelope.encode(env))
+        """Send a message of the cluster's own (presence, answers): urgent, never dropped for room."""
+        self._session.send(channel, envelope.encode(env), urgent=True)
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -196,14 +259,15 @@ class BusExchange:
         self._session.unwant(self.channels.name(target))
 
     def publish(self, msg: Message, exclusion: Exclusion) -> None:
-        """Publish *msg* once for the other nodes."""
+        """Publish *msg* once for the other nodes; raise `PayloadTooLargeError` when it is too large."""
         channel = self.channels.name(Target.of_message(msg))
-        self._send(channel, Envelope(EnvelopeKind.PUBLISH, self._node, msg, exclusion))
+        data = envelope.encode(Envelope(EnvelopeKind.PUBLISH, self._node, msg, exclusion))
+        self._session.send(channel, data)
 
     def close_connection(self, conn_id: str, code: int, reason: str) -> None:
         """Publish a forced close of id *conn_id* for the other nodes."""
         env = Envelope(EnvelopeKind.CLOSE, self._node, Message(to=conn_id), code=code, reason=reason)
-        self._send(self.channels.name(Target.of_conn(conn_id)), env)
+        self._session.send(self.channels.name(Target.of_conn(conn_id)), envelope.encode(env))
 
     async def ask(self, msg: Message, exclusion: Exclusion, timeout: float) -> Message:
         """Ask the matching connections of every node; give the first reply.
@@ -215,6 +279,16 @@ class BusExchange:
         """
         loop = asyncio.get_running_loop()
         token = str(next(self._tokens))
+        env = Envelope(
+            EnvelopeKind.ASK,
+            self._node,
+            msg.evolve(wait=""),
+            exclusion,
+            token,
+            ttl_ms=int(timeout * 1000),
+        )
+        data = envelope.encode(env)
+        self._session.check_size(data, "an ask")
         gather = AskGather(loop.create_future())
         self._asks[token] = gather
         local = loop.create_task(self._local().ask_local(msg, exclusion, timeout))
@@ -224,17 +298,7 @@ class BusExchange:
         self._tasks.add(local)
         local.add_done_callback(self._tasks.discard)
         try:
-            env = Envelope(
-                EnvelopeKind.ASK,
-                self._node,
-                msg.evolve(wait=""),
-                exclusion,
-                token,
-                ttl_ms=int(timeout * 1000),
-            )
-            self._session.send(
-                self.channels.name(Target.of_message(msg)), envelope.encode(env), gather.expect
-            )
+            self._session.send(self.channels.name(Target.of_message(msg)), data, gather.expect)
             async with asyncio.timeout(timeout):
                 return await gather.future
         except TimeoutError:
@@ -256,7 +320,7 @@ class BusExchange:
         self._counts[token] = gather
         try:
             env = Envelope(EnvelopeKind.COUNT_REQUEST, self._node, token=token)
-            self._session.send(self.channels.all(), envelope.encode(env), gather.expect)
+            self._session.send(self.channels.all(), envelope.encode(env), gather.expect, urgent=True)
             try:
                 async with asyncio.timeout(min(2.0, self._local().ask_timeout)):
                     await gather.done.wait()
@@ -298,6 +362,7 @@ class BusExchange:
     def _dispatch(self, env: Envelope) -> None:
         kind, node = env.kind, self._local()
         if kind == EnvelopeKind.PUBLISH:
+            self.received += 1
             node.deliver(env.message, env.exclusion)
         elif kind == EnvelopeKind.ASK:
             self._spawn(self._answer_ask(env))
@@ -309,6 +374,7 @@ class BusExchange:
                 else:
                     gather.none()
         elif kind == EnvelopeKind.CLOSE:
+            self.received += 1
             node.close_local(env.message.to, env.code or envelope.DEFAULT_CLOSE_CODE, env.reason)
         elif kind == EnvelopeKind.COUNT_REQUEST:
             answer = Envelope(
@@ -354,7 +420,12 @@ class BusExchange:
             answer = msg.evolve(body=b"", err="internal error")
         kind = EnvelopeKind.NONE if answer is None else EnvelopeKind.REPLY
         reply = Envelope(kind, self._node, answer or Message(), token=env.token, asker=env.origin)
-        self._send(self.channels.node(env.origin), reply)
+        try:
+            self._send(self.channels.node(env.origin), reply)
+        except PayloadTooLargeError as exc:
+            text = f"the reply is too large for the bus ({exc.size} bytes, limit {exc.limit})"
+            reply = attrs.evolve(reply, message=msg.evolve(body=b"", err=text))
+            self._send(self.channels.node(env.origin), reply)
 
     def _seen_peer(self, node: str, count: int) -> None:
         joined = node not in self._peers

@@ -1,10 +1,12 @@
 """`Link`, what a broker client provides, and `BusSession`, which keeps one node's link up.
 
 The session reconnects with capped exponential backoff, subscribes again to every wanted
-channel, publishes in order through one queue (batched), checks the link every tick,
-and reports health: false while disconnected, true again once resubscribed, logged once
-per transition. Publishing is at-most-once: what is queued while the link is down is
-dropped and counted (docs/protocol.md#bus-delivery).
+channel, publishes in order through one bounded queue (batched), checks the link every
+tick, and reports health: down while disconnected, up again once resubscribed, degraded
+while its queue backs up or drops, each transition logged once. Publishing is
+at-most-once: what is queued while the link is down is dropped and counted
+(docs/protocol.md#bus-delivery). A message over the broker's size limit is refused
+before it is queued (`PayloadTooLargeError`), so it never reaches, or resets, the link.
 """
 
 from __future__ import annotations
@@ -20,7 +22,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
+from ..errors import PayloadTooLargeError
+from ..exchange import ExchangeHealth
+
 logger = logging.getLogger("aioneffos.exchange")
+
+OVERFLOW_POLICIES = ("backpressure", "drop")
+"""What a full queue does: publishers wait for room (backpressure), or the newest message is dropped."""
+WARN_INTERVAL = 10.0
+"""Seconds between two warnings about the same kind of trouble (drops, long waits, refusals)."""
+DEGRADED_HOLD = 10.0
+"""Seconds a session stays degraded after its last dropped message."""
 
 HealthListener = Callable[[bool], None]
 OnCount = Callable[[int | None], None]
@@ -28,6 +40,37 @@ OnCount = Callable[[int | None], None]
 0 when it was dropped. A link may tell again later (NATS reports "no responders" after the fact)."""
 Outgoing = tuple[str, bytes, OnCount | None]
 """A message to publish: channel, envelope, and who wants its receiver count."""
+
+
+class RateLimitedWarning:
+    """Counts occurrences of one kind of trouble and logs at most one warning per *interval*.
+
+    The first occurrence is logged at once; later ones are summed into the next line
+    (`flush`, called every tick, logs what is left once the interval has passed).
+    """
+
+    def __init__(self, text: str, interval: float = WARN_INTERVAL) -> None:
+        self.text = text
+        """A %-format taking the count since the last line, then `note`'s *args*."""
+        self.interval = interval
+        self.total = 0
+        self._logged_total = 0
+        self._logged_at = -interval
+        self._args: tuple[object, ...] = ()
+
+    def note(self, count: int = 1, *args: object) -> None:
+        """Count *count* more; log now if the last line is older than the interval."""
+        self.total += count
+        self._args = args
+        self.flush()
+
+    def flush(self) -> None:
+        """Log what was counted since the last line, if any and if the interval has passed."""
+        now = time.monotonic()
+        fresh = self.total - self._logged_total
+        if fresh and now - self._logged_at >= self.interval:
+            logger.warning(self.text, fresh, *self._args)
+            self._logged_total, self._logged_at = self.total, now
 
 
 async def cancel_and_wait(tasks: Collection[asyncio.Task[Any]], grace: float = 1.0) -> None:
@@ -69,6 +112,8 @@ class LinkSettings:
     """Seconds a connect may take."""
     keepalive: float
     """Seconds between liveness checks of an open link."""
+    max_payload: int | None = None
+    """The largest message the exchange is configured to publish (``None``: the broker's own limit)."""
 
 
 class Link(Protocol):
@@ -94,6 +139,11 @@ class Link(Protocol):
         """Publish *batch* in order; tell each message's `OnCount` what the broker says about it."""
         ...
 
+    @property
+    def max_payload(self) -> int | None:
+        """Give the largest message this link may publish, once open (``None``: no limit)."""
+        ...
+
     async def lost(self) -> BaseException:
         """Wait until the connection breaks and give the reason."""
         ...
@@ -104,7 +154,14 @@ class Link(Protocol):
 
 
 class BusSession:
-    """Keeps one `Link` up for a node and tells whether it is (see the module docstring)."""
+    """Keeps one `Link` up for a node and tells whether it is (see the module docstring).
+
+    At most *max_pending* messages wait for the broker. With ``overflow="backpressure"``
+    the queue is congested from half of it on: `room` then waits (up to *wait_timeout*)
+    until the publish loop has caught up, which is how publishers slow down; past
+    *max_pending*, and with ``overflow="drop"``, the newest message is dropped and counted.
+    Urgent messages (presence, answers) jump the queue and are never dropped for room.
+    """
 
     def __init__(
         self,
@@ -120,7 +177,14 @@ class BusSession:
         tick: float,
         max_pending: int,
         max_batch: int,
+        overflow: str = "backpressure",
+        wait_timeout: float = 5.0,
+        max_payload: int | None = None,
     ) -> None:
+        if overflow not in OVERFLOW_POLICIES:
+            raise ValueError(f"overflow must be one of {OVERFLOW_POLICIES}, got {overflow!r}")
+        if max_pending < 2:
+            raise ValueError(f"max_pending must be at least 2, got {max_pending!r}")
         self._make_link = make_link
         self._on_envelope = on_envelope
         self._on_up = on_up
@@ -136,8 +200,28 @@ class BusSession:
         self.tick = tick
         self.max_pending = max_pending
         self.max_batch = max_batch
+        self.overflow = overflow
+        self.wait_timeout = wait_timeout
+        self.configured_max_payload = max_payload
+        self._link_max_payload: int | None = None
+        self._high_water = max_pending // 2
         self.dropped = 0
-        """Messages not sent to the broker because the link was down or the queue was full."""
+        """Messages not sent to the broker: the link was down, the queue full, or their publish failed."""
+        self.published = 0
+        """Messages handed to the broker (urgent ones not included)."""
+        self._overflows = RateLimitedWarning(
+            "%d message(s) for other nodes dropped by %s since the last such line: the bus queue is"
+            " full (max_pending %d, overflow=%r)"
+        )
+        self._refusals = RateLimitedWarning(
+            "%d message(s) refused since the last such line: %s over the %d-byte limit of broker %s"
+            " (max_payload); not sent to anyone"
+        )
+        self._slow = RateLimitedWarning(
+            "%d wait(s) for room on the bus timed out since the last such line (%s): the publishers went on"
+        )
+        self._last_overflow = -DEGRADED_HOLD
+        self._degraded = False
         self._wanted: set[str] = set()
         self._subscribed: set[str] = set()
         self._gen = 0
@@ -149,9 +233,12 @@ class BusSession:
         self._down_since = 0.0
         self._dropped_at_down = 0
         self._listeners: list[HealthListener] = []
+        self._urgent: deque[Outgoing] = deque()
         self._outbox: deque[Outgoing] = deque()
         self._outbox_ready = asyncio.Event()
         self._outbox_empty = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -159,13 +246,46 @@ class BusSession:
 
     @property
     def healthy(self) -> bool:
-        """Tell whether the link is up and subscribed."""
+        """Tell whether the link is up and subscribed (degraded included)."""
         return self._healthy
+
+    @property
+    def health(self) -> ExchangeHealth:
+        """Give the state of the link: up, degraded (queue backing up or dropping), or down."""
+        if not self._healthy:
+            return ExchangeHealth.DOWN
+        return ExchangeHealth.DEGRADED if self._is_degraded() else ExchangeHealth.UP
+
+    def _is_degraded(self) -> bool:
+        return len(self._outbox) >= self._high_water or time.monotonic() - self._last_overflow < DEGRADED_HOLD
 
     @property
     def is_up(self) -> bool:
         """Tell whether a link is open (messages are queued rather than dropped)."""
         return self._link is not None
+
+    @property
+    def queued(self) -> int:
+        """Count the messages waiting for the broker."""
+        return len(self._outbox) + len(self._urgent)
+
+    @property
+    def refused(self) -> int:
+        """Count the messages refused for being over the broker's size limit."""
+        return self._refusals.total
+
+    @property
+    def congested(self) -> bool:
+        """Tell whether publishers should wait for `room` (backpressure, queue half full or more)."""
+        return not self._room.is_set()
+
+    @property
+    def max_payload(self) -> int | None:
+        """Give the largest message `send` takes: the configured limit, or the link's if lower."""
+        configured, link = self.configured_max_payload, self._link_max_payload
+        if configured is None:
+            return link
+        return configured if link is None else min(configured, link)
 
     def add_health_listener(self, listener: HealthListener) -> None:
         """Call *listener(healthy)* on every health transition (it must not block)."""
@@ -195,16 +315,114 @@ class BusSession:
             self._gen += 1
             self._changed.set()
 
-    def send(self, channel: str, data: bytes, on_count: OnCount | None = None) -> None:
-        """Queue *data* for *channel*; *on_count* learns how many nodes received it."""
-        if self._link is None or len(self._outbox) >= self.max_pending:
-            self.dropped += 1
+    def check_size(self, data: bytes, what: str = "a message") -> None:
+        """Raise `PayloadTooLargeError` when *data* is over the broker's limit (counted and logged)."""
+        limit = self.max_payload
+        if limit is not None and len(data) > limit:
+            self._refusals.note(1, f"{what} of {len(data)} bytes", limit, self._broker)
+            raise PayloadTooLargeError(
+                f"{what} of {len(data)} bytes is over the {limit}-byte limit of broker {self._broker}"
+                " (max_payload): sent to no one",
+                size=len(data),
+                limit=limit,
+            )
+
+    def send(
+        self, channel: str, data: bytes, on_count: OnCount | None = None, *, urgent: bool = False
+    ) -> None:
+        """Queue *data* for *channel*; *on_count* learns how many nodes received it.
+
+        Raise `PayloadTooLargeError` (nothing queued) when *data* is over the broker's limit.
+        An *urgent* message goes before the others and is never dropped for room.
+        """
+        self.check_size(data)
+        if self._link is None:
+            if not urgent:
+                self.dropped += 1
             if on_count is not None:
                 on_count(0)
             return
-        self._outbox.append((channel, data, on_count))
+        if urgent:
+            self._urgent.append((channel, data, on_count))
+        else:
+            outbox = self._outbox
+            if len(outbox) >= self.max_pending:
+                self._overflow()
+                if on_count is not None:
+                    on_count(0)
+                return
+            outbox.append((channel, data, on_count))
+            if len(outbox) >= self._high_water:
+                self._congest()
         self._outbox_empty.clear()
         self._outbox_ready.set()
+
+    def _overflow(self) -> None:
+        self.dropped += 1
+        self._last_overflow = time.monotonic()
+        self._overflows.note(1, self.name, self.max_pending, self.overflow)
+        self._check_degraded()
+
+    def _congest(self) -> None:
+        if self.overflow == "backpressure" and self._room.is_set():
+            self._room.clear()
+        self._check_degraded()
+
+    def _check_degraded(self) -> None:
+        """Log the transitions into and out of the degraded state, once each."""
+        degraded = self._healthy and self._is_degraded()
+        if degraded == self._degraded:
+            return
+        self._degraded = degraded
+        if degraded:
+            logger.warning(
+                "%s: bus to broker %s DEGRADED: %d message(s) queued (max_pending %d, overflow=%r)",
+                self.name,
+                self._broker,
+                len(self._outbox),
+                self.max_pending,
+                self.overflow,
+            )
+        else:
+            logger.info(
+                "%s: bus to broker %s no longer degraded (%d dropped so far)",
+                self.name,
+                self._broker,
+                self.dropped,
+            )
+
+    async def room(self, timeout: float | None = None) -> bool:
+        """Wait until the queue is less than half full (at once if it is, or the link is down).
+
+        Give False after *timeout* (default *wait_timeout*) without room; that wait is
+        counted and logged (rate-limited), and the caller goes on: what it publishes next
+        is queued up to *max_pending*, then dropped and counted.
+        """
+        if self._room.is_set():
+            return True
+        seconds = self.wait_timeout if timeout is None else timeout
+        try:
+            async with asyncio.timeout(seconds):
+                await self._room.wait()
+        except TimeoutError:
+            self._slow.note(1, self.name)
+            return False
+        return True
+
+    async def flushed(self, timeout: float | None = None) -> bool:
+        """Wait until nothing is queued (every message handed to the broker, or dropped); False
+        if not within *timeout*."""
+        try:
+            async with asyncio.timeout(timeout):
+                while self.queued:
+                    await self._outbox_empty.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def _make_room(self) -> None:
+        if not self._room.is_set() and len(self._outbox) < self._high_water:
+            self._room.set()
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -231,7 +449,7 @@ class BusSession:
                 async with asyncio.timeout(flush_timeout):
                     await self._outbox_empty.wait()
             except TimeoutError:
-                logger.debug("%s: %d messages unsent at stop", self.name, len(self._outbox))
+                logger.debug("%s: %d messages unsent at stop", self.name, self.queued)
         self._stopping.set()
         if self._supervisor is not None:
             if self._link is None:
@@ -280,6 +498,7 @@ class BusSession:
         """Run the workers of one open link until it breaks or the session stops; say why it ended."""
         self._subscribed = wanted
         self._link = link
+        self._link_max_payload = link.max_payload
         self._synced_gen = max(self._synced_gen, gen)
         self._changed.set()
         self._on_up()
@@ -309,6 +528,7 @@ class BusSession:
         if healthy == self._healthy:
             return
         self._healthy = healthy
+        self._degraded = False
         if not healthy:
             self._down_since, self._dropped_at_down = time.monotonic(), self.dropped
             logger.error(
@@ -338,22 +558,29 @@ class BusSession:
     # -- workers of a link ----------------------------------------------------------
 
     async def _publish_loop(self, link: Link) -> None:
-        outbox = self._outbox
+        urgent, outbox = self._urgent, self._outbox
+        max_batch = self.max_batch
         while True:
-            if not outbox:
+            if not outbox and not urgent:
                 self._outbox_empty.set()
                 self._outbox_ready.clear()
                 await self._outbox_ready.wait()
                 continue
-            batch = [outbox.popleft() for _ in range(min(len(outbox), self.max_batch))]
+            batch = [urgent.popleft() for _ in range(min(len(urgent), max_batch))]
+            first_user = len(batch)
+            batch += [outbox.popleft() for _ in range(min(len(outbox), max_batch - first_user))]
+            self._make_room()
             try:
                 await link.publish(batch)
             except BaseException:
-                self.dropped += len(batch)
+                self.dropped += len(batch) - first_user
                 for _, _, on_count in batch:
                     if on_count is not None:
                         on_count(0)
                 raise
+            self.published += len(batch) - first_user
+            if self._degraded and len(outbox) < self._high_water:
+                self._check_degraded()
 
     async def _subscribe_loop(self, link: Link) -> None:
         while True:
@@ -377,13 +604,18 @@ class BusSession:
         while True:
             await asyncio.sleep(self.tick)
             self._on_tick()
+            for warning in (self._overflows, self._refusals, self._slow):
+                warning.flush()
+            self._check_degraded()
             # Keepalive: a link that cannot answer a ping in time is broken (half-open TCP).
             async with asyncio.timeout(self.tick + self.connect_timeout):
                 await link.sync()
 
     def _drop_outbox(self) -> None:
         self.dropped += len(self._outbox)
-        while self._outbox:
-            _, _, on_count = self._outbox.popleft()
-            if on_count is not None:
-                on_count(0)
+        for queue in (self._urgent, self._outbox):
+            while queue:
+                _, _, on_count = queue.popleft()
+                if on_count is not None:
+                    on_count(0)
+        self._room.set()

@@ -24,8 +24,9 @@ class MemoryBroker:
 
     *echo*: a link subscribed to a channel receives its own messages on it, as with Redis
     (``False``: NATS's "no echo"). *counts*: publishing tells how many links received each
-    message, as Redis does (``False``: as NATS, only that nobody did). A message over
-    *max_payload* bytes fails its publish (and so the link), as NATS's limit does.
+    message, as Redis does (``False``: as NATS, only that nobody did). *max_payload* is the
+    largest message it takes, as NATS's is: links tell it to their exchange, and a larger
+    one that reaches the broker anyway fails its publish (and so the link).
     """
 
     def __init__(
@@ -204,6 +205,11 @@ class MemoryLink:
             receivers = self.broker._route(self, channel, data)
             if on_count is not None:
                 on_count(receivers if self.broker.counts or not receivers else None)
+
+    @property
+    def max_payload(self) -> int | None:
+        """Give the broker's *max_payload*."""
+        return self.broker.max_payload
 
     async def lost(self) -> BaseException:
         """Wait until the link breaks and give the reason."""

@@ -116,16 +116,27 @@ class NATSLink:
 
     async def publish(self, batch: Sequence[Outgoing]) -> None:
         """Publish every message; a counted one learns None (some), or 0 if nobody subscribes."""
+        from nats.errors import MaxPayloadError
+
         publish = self._nc.publish
         probed: list[str] = []
         for channel, data, on_count in batch:
-            if on_count is None:
-                await publish(channel, data)
+            try:
+                if on_count is None:
+                    await publish(channel, data)
+                    continue
+                probe = str(next(self._probe_ids))
+                self._probes[probe] = on_count
+                probed.append(probe)
+                await publish(channel, data, reply=f"{self._inbox}.{probe}")
+            except MaxPayloadError:
+                # The exchange checks sizes first; this one message is skipped, the link stays.
+                logger.error(
+                    "nats %s: a message of %d bytes over max_payload was not sent", self._name, len(data)
+                )
+                if on_count is not None:
+                    on_count(0)
                 continue
-            probe = str(next(self._probe_ids))
-            self._probes[probe] = on_count
-            probed.append(probe)
-            await publish(channel, data, reply=f"{self._inbox}.{probe}")
             on_count(None)
         if probed:
             task = asyncio.get_running_loop().create_task(self._forget_after_flush(probed))
@@ -141,6 +152,11 @@ class NATSLink:
         finally:
             for probe in probes:
                 self._probes.pop(probe, None)
+
+    @property
+    def max_payload(self) -> int | None:
+        """Give the server's ``max_payload`` (from its INFO; 1 MiB unless configured)."""
+        return int(self._nc.max_payload) if self._nc is not None else None
 
     async def lost(self) -> BaseException:
         """Wait until the connection breaks."""
@@ -162,7 +178,9 @@ class NATSExchange(BusExchange):
     """Scale-out through NATS: ``Server(..., exchange=NATSExchange("nats://host:4222"))``.
 
     Each node opens one NATS connection, whatever its number of websocket clients.
-    Keyword arguments are those of `BusExchange` (``prefix``, ``reconnect_max``, ...).
+    Keyword arguments are those of `BusExchange` (``prefix``, ``reconnect_max``, ...); the
+    server's ``max_payload`` (1 MiB by default) limits what is published, or
+    ``max_payload=`` if lower.
     """
 
     def __init__(self, url: str = "nats://127.0.0.1:4222", **options: Any) -> None:

@@ -13,6 +13,10 @@ from .link import LinkSettings, Outgoing, cancel_and_wait, redacted_url
 
 _CHUNK = 1000
 """Channels per SUBSCRIBE/UNSUBSCRIBE command (a reconnecting node may have many)."""
+DEFAULT_MAX_PAYLOAD = 8 << 20
+"""The largest envelope a `RedisExchange` publishes unless told otherwise (8 MiB): above the
+1 MiB a server accepts from a client by default, and within Redis's output buffer limit
+for pub/sub clients (8 MiB for a minute, 32 MiB at once), past which Redis cuts the subscriber."""
 
 
 def _chunks(channels: Collection[str]) -> list[list[str]]:
@@ -114,6 +118,11 @@ class RedisLink:
             if on_count is not None:
                 on_count(count)
 
+    @property
+    def max_payload(self) -> int | None:
+        """No limit of Redis's own that matters: the exchange's ``max_payload`` applies."""
+        return None
+
     async def lost(self) -> BaseException:
         """Wait until the subscribed connection breaks."""
         return await asyncio.shield(self._lost)
@@ -142,8 +151,17 @@ class RedisExchange(BusExchange):
 
     Each node opens two Redis connections (publishing, and the subscribed one redis-py
     needs for pub/sub), whatever its number of websocket clients. Keyword arguments are
-    those of `BusExchange` (``prefix``, ``reconnect_max``, ...).
+    those of `BusExchange` (``prefix``, ``reconnect_max``, ...); ``max_payload`` is 8 MiB
+    unless given (`DEFAULT_MAX_PAYLOAD`).
     """
 
-    def __init__(self, url: str = "redis://127.0.0.1:6379/0", **options: Any) -> None:
-        super().__init__(functools.partial(RedisLink, url), redacted_url(url), **options)
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        max_payload: int | None = DEFAULT_MAX_PAYLOAD,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            functools.partial(RedisLink, url), redacted_url(url), max_payload=max_payload, **options
+        )

@@ -23,8 +23,9 @@ class ChatClient:
         self.ns: NSConn
 
     @classmethod
-    async def open(cls, url: str) -> ChatClient:
-        """Dial *url*, connect to ``chat`` and say hello (answered once the node's subscriptions are live)."""
+    async def open(cls, url: str, **options: Any) -> ChatClient:
+        """Dial *url* (with `dial` *options*), connect to ``chat`` and say hello (answered once
+        the node's subscriptions are live)."""
         client = cls()
 
         def record(_: NSConn, msg: Message) -> None:
@@ -35,7 +36,7 @@ class ChatClient:
 
         handlers: dict[str, Any] = dict.fromkeys(EVENTS, record)
         handlers["poke"] = poke
-        client.conn = await dial(url, {NAMESPACE: handlers})
+        client.conn = await dial(url, {NAMESPACE: handlers}, **options)
         client.ns = await client.conn.connect(NAMESPACE)
         hello = (await client.ns.ask("hello")).json()
         assert (hello["id"], hello["synced"]) == (client.id, True)
@@ -54,6 +55,10 @@ class ChatClient:
     async def next_json(self, event: str) -> Any:
         """Give the JSON body of the next *event*."""
         return json.loads((await self.next(event)).body)
+
+    async def ask_text(self, event: str, body: str = "") -> str:
+        """Ask *event* and give the reply's text."""
+        return (await self.ns.ask(event, body)).text
 
     def pending(self, event: str) -> int:
         """Count the *event* messages received and not yet taken."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from tests.scale_out.chat import ChatClient
 from tests.scale_out.processes import Broker, Node
 
 StartNodes = Callable[[int], Awaitable[list[Node]]]
-OpenChat = Callable[[Node], Awaitable[ChatClient]]
+OpenChat = Callable[..., Awaitable[ChatClient]]
 
 
 @pytest.fixture(params=["redis", "nats"])
@@ -59,8 +60,8 @@ async def chat() -> AsyncIterator[OpenChat]:
     """Open a Python `ChatClient` to a node (connected and welcomed); closed at teardown."""
     opened: list[Conn] = []
 
-    async def open_chat(node: Node) -> ChatClient:
-        client = await ChatClient.open(node.ws_url)
+    async def open_chat(node: Node, **options: Any) -> ChatClient:
+        client = await ChatClient.open(node.ws_url, **options)
         opened.append(client.conn)
         return client
 

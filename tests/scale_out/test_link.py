@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from aioneffos.framework import PayloadTooLargeError
+from aioneffos.framework.exchange import ExchangeHealth
 from aioneffos.framework.scaleout import MemoryBroker
 from aioneffos.framework.scaleout.link import BusSession, LinkSettings, redacted_url
 
@@ -195,20 +197,156 @@ async def test_messages_past_max_pending_are_dropped_and_counted(nodes: Callable
     assert counts == [0, 0, 1, 1, 1]
 
 
-async def test_a_message_over_max_payload_fails_and_the_next_ones_go_through(
+async def test_drop_policy_drops_the_newest_counts_each_once_warns_once_and_degrades(
+    nodes: Callable[..., Node], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "aioneffos.exchange")
+    broker = MemoryBroker()
+    sender = nodes(broker, "a", max_pending=4, max_batch=1, overflow="drop")
+    receiver = nodes(broker, "b")
+    receiver.session.want("ch")
+    await sender.start()
+    await receiver.start()
+    broker.hold()
+
+    for i in range(10):
+        sender.session.send("ch", b"%d" % i)
+    state = (sender.session.dropped, sender.session.health, sender.session.congested)
+    broker.release()
+
+    assert state == (6, ExchangeHealth.DEGRADED, False)  # drop never makes publishers wait
+    assert await receiver.receive(4) == [b"0", b"1", b"2", b"3"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "node a: bus to broker memory DEGRADED: 2 message(s) queued (max_pending 4, overflow='drop')",
+        "1 message(s) for other nodes dropped by node a since the last such line: the bus queue is full"
+        " (max_pending 4, overflow='drop')",
+    ]
+
+
+async def test_backpressure_makes_publishers_wait_for_room_and_drops_nothing(
     nodes: Callable[..., Node],
+) -> None:
+    broker = MemoryBroker()
+    sender, receiver = nodes(broker, "a", max_pending=8, max_batch=2), nodes(broker, "b")
+    receiver.session.want("ch")
+    await sender.start()
+    await receiver.start()
+    peak, waits, health = 0, 0, set()
+    waiting = asyncio.Event()
+
+    async def publisher() -> None:
+        nonlocal peak, waits
+        for i in range(40):
+            sender.session.send("ch", b"%d" % i)
+            peak = max(peak, sender.session.queued)
+            health.add(sender.session.health)
+            if sender.session.congested:
+                waits += 1
+                waiting.set()
+            assert await sender.session.room(TIMEOUT)
+
+    broker.hold()
+    task = asyncio.get_running_loop().create_task(publisher())
+    await wait(waiting.wait())
+    broker.release()
+    await wait(task)
+
+    assert await receiver.receive(40) == [b"%d" % i for i in range(40)]
+    assert (peak, waits > 0, health) == (4, True, {ExchangeHealth.UP, ExchangeHealth.DEGRADED})
+    assert (sender.session.dropped, sender.session.published, sender.session.health) == (
+        0,
+        40,
+        ExchangeHealth.UP,
+    )
+
+
+async def test_a_wait_for_room_is_bounded_while_the_broker_stalls_and_is_reported(
+    nodes: Callable[..., Node], caplog: pytest.LogCaptureFixture
+) -> None:
+    broker = MemoryBroker()
+    sender, receiver = nodes(broker, "a", max_pending=4, max_batch=1), nodes(broker, "b")
+    receiver.session.want("ch")
+    await sender.start()
+    await receiver.start()
+    broker.hold()
+    for i in range(3):
+        sender.session.send("ch", b"%d" % i)
+
+    got_room = await sender.session.room(0.01)
+    for i in range(3, 8):
+        sender.session.send("ch", b"%d" % i)
+    broker.release()
+
+    assert (got_room, sender.session.dropped) == (False, 3)  # 1 in the stalled publish + 4 queued
+    assert "1 wait(s) for room on the bus timed out since the last such line (node a)" in caplog.text
+    assert await receiver.receive(5) == [b"%d" % i for i in range(5)]
+
+
+async def test_room_is_there_at_once_while_the_link_is_down(nodes: Callable[..., Node]) -> None:
+    broker = MemoryBroker()
+    node = nodes(broker, "a", max_pending=4)
+    await node.start()
+    assert node.health.get_nowait() is True
+    broker.stop()
+    assert await wait(node.health.get()) is False
+
+    for i in range(10):
+        node.session.send("ch", b"%d" % i)
+
+    assert (await node.session.room(TIMEOUT), node.session.congested) == (True, False)
+    assert (node.session.dropped, node.session.health) == (10, ExchangeHealth.DOWN)
+
+
+async def test_urgent_messages_go_first_and_are_never_dropped_for_room(nodes: Callable[..., Node]) -> None:
+    broker = MemoryBroker()
+    sender, receiver = nodes(broker, "a", max_pending=2, max_batch=8, overflow="drop"), nodes(broker, "b")
+    receiver.session.want("ch")
+    await sender.start()
+    await receiver.start()
+
+    for i in range(3):
+        sender.session.send("ch", b"user %d" % i)
+    for i in range(3):
+        sender.session.send("ch", b"urgent %d" % i, urgent=True)
+
+    assert await receiver.receive(5) == [b"urgent 0", b"urgent 1", b"urgent 2", b"user 0", b"user 1"]
+    assert (sender.session.dropped, sender.session.published) == (1, 2)
+
+
+async def test_a_message_over_max_payload_is_refused_before_the_link_which_stays_up(
+    nodes: Callable[..., Node], caplog: pytest.LogCaptureFixture
 ) -> None:
     broker = MemoryBroker(max_payload=8)
     sender, receiver = nodes(broker, "a"), nodes(broker, "b")
     receiver.session.want("ch")
     await sender.start()
     await receiver.start()
+    assert sender.session.max_payload == 8
 
-    sender.session.send("ch", b"far too long for it")
-    assert [await wait(sender.health.get()) for _ in range(3)] == [True, False, True]
+    with pytest.raises(
+        PayloadTooLargeError, match="a message of 19 bytes is over the 8-byte limit"
+    ) as caught:
+        sender.session.send("ch", b"far too long for it")
     sender.session.send("ch", b"short")
 
-    assert (await receiver.receive(1), sender.session.dropped) == ([b"short"], 1)
+    assert (caught.value.size, caught.value.limit) == (19, 8)
+    assert (await receiver.receive(1), sender.session.dropped, sender.session.refused) == ([b"short"], 0, 1)
+    assert (sender.health.get_nowait(), sender.health.empty(), len(broker.links)) == (True, True, 2)
+    assert (
+        "1 message(s) refused since the last such line: a message of 19 bytes over the 8-byte limit"
+        in caplog.text
+    )
+
+
+async def test_the_exchange_limit_applies_when_lower_than_the_broker_one(nodes: Callable[..., Node]) -> None:
+    broker = MemoryBroker(max_payload=100)
+    node = nodes(broker, "a", max_payload=10)
+    unlimited = nodes(MemoryBroker(), "b", max_payload=None)
+    await node.start()
+    await unlimited.start()
+
+    assert (node.session.max_payload, unlimited.session.max_payload) == (10, None)
 
 
 async def test_stop_publishes_what_is_queued_then_leaves_the_broker(nodes: Callable[..., Node]) -> None:

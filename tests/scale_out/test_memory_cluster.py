@@ -364,3 +364,116 @@ async def test_broker_loss_keeps_local_delivery_and_its_return_restores_the_clus
 async def test_one_exchange_serves_one_server(nodes: list[InNode]) -> None:
     with pytest.raises(RuntimeError, match="already serves a server"):
         await nodes[0].exchange.start(Server({"chat": {}}))
+
+
+async def test_a_broadcast_too_large_for_the_broker_raises_and_reaches_no_one(
+    start_node: Callable[..., Awaitable[InNode]], connect: Connect
+) -> None:
+    node_a: InNode | None = None
+
+    def shout(ns: NSConn, msg: Message) -> None:
+        assert node_a is not None
+        node_a.server.broadcast(Message("chat", "news", msg.body), exclude=ns)
+
+    node_a = a = await start_node({"shout": shout}, max_payload=300)
+    b = await start_node()
+    assert await a.exchange.wait_peers(1, TIMEOUT)
+    a1, a2, b1 = await connect(a, "u1"), await connect(a, "u2"), await connect(b, "u3")
+
+    with pytest.raises(RemoteError) as caught:
+        await a1.ns.ask("shout", b"x" * 400, timeout=TIMEOUT)
+    await a1.ns.ask("shout", b"small", timeout=TIMEOUT)
+
+    assert re.fullmatch(
+        r"a message of \d+ bytes is over the 300-byte limit of broker \S+ \(max_payload\): sent to no one",
+        caught.value.text,
+    )
+    assert [(await a2.next("news")).body, (await b1.next("news")).body] == [b"small", b"small"]
+    assert (a.exchange.refused, a.exchange.dropped, a.health.get_nowait(), a.health.empty()) == (
+        1,
+        0,
+        True,
+        True,
+    )
+
+
+class Whispers:
+    """A ``whisper`` event that sends its body to connection ``u2`` wherever it is, and counts calls."""
+
+    def __init__(self) -> None:
+        self.server: Server | None = None
+        self.handled = 0
+        self.all_handled = asyncio.Event()
+        self.expected = 0
+
+    def __call__(self, ns: NSConn, msg: Message) -> None:
+        assert self.server is not None
+        self.server.broadcast(Message("chat", "news", msg.body, to="u2"))
+        self.handled += 1
+        if self.handled == self.expected:
+            self.all_handled.set()
+
+
+async def whisper_loop(
+    start_node: Callable[..., Awaitable[InNode]],
+    connect: Connect,
+    broker: MemoryBroker,
+    watch_log: Callable[[str], LogWatch],
+    count: int,
+    **options: Any,
+) -> tuple[InNode, list[bytes], Whispers]:
+    """Node a holds a fast sender and a slow one; both whisper to u2 on node b while the broker
+    stalls; give node a, what u2 received (up to a marker sent once the broker is back) and the handler."""
+    whispers = Whispers()
+    whispers.expected = count + 1
+    a = await start_node({"whisper": whispers}, **options)
+    whispers.server = a.server
+    b = await start_node()
+    assert await a.exchange.wait_peers(1, TIMEOUT)
+    fast, slow, target = await connect(a, "fast"), await connect(a, "slow"), await connect(b, "u2")
+
+    degraded = watch_log("DEGRADED")
+    broker.hold()
+    for i in range(count):
+        fast.ns.emit("whisper", b"fast %d" % i)
+    slow.ns.emit("whisper", b"slow")
+    await wait(degraded.seen.wait())
+    if options.get("overflow") == "drop":
+        await wait(whispers.all_handled.wait())
+    broker.release()
+    await wait(whispers.all_handled.wait())
+    assert await a.exchange.flushed(TIMEOUT)
+    a.server.broadcast(Message("chat", "news", b"marker", to="u2"))
+    got = []
+    while (body := (await target.next("news")).body) != b"marker":
+        got.append(body)
+    return a, got, whispers
+
+
+async def test_backpressure_slows_a_fast_sender_and_drops_no_ones_messages(
+    start_node: Callable[..., Awaitable[InNode]],
+    connect: Connect,
+    broker: MemoryBroker,
+    watch_log: Callable[[str], LogWatch],
+) -> None:
+    a, got, _ = await whisper_loop(
+        start_node, connect, broker, watch_log, 200, max_pending=16, max_batch=4, wait_timeout=60
+    )
+
+    assert [body for body in got if body.startswith(b"fast")] == [b"fast %d" % i for i in range(200)]
+    assert (b"slow" in got, a.exchange.dropped, a.exchange.published) == (True, 0, 202)
+
+
+async def test_drop_policy_counts_exactly_what_did_not_leave(
+    start_node: Callable[..., Awaitable[InNode]],
+    connect: Connect,
+    broker: MemoryBroker,
+    watch_log: Callable[[str], LogWatch],
+) -> None:
+    a, got, _ = await whisper_loop(
+        start_node, connect, broker, watch_log, 200, max_pending=16, max_batch=4, overflow="drop"
+    )
+
+    assert a.exchange.dropped > 0
+    assert len(got) + a.exchange.dropped == 201
+    assert a.exchange.published == len(got) + 1  # and the marker
