@@ -35,7 +35,7 @@ from .events import (
     Namespaces,
     is_system_event,
 )
-from .exchange import Exchange, ExchangeHealth, Exclusion, LocalExchange, LocalNode, Target
+from .exchange import ClusterCount, Exchange, ExchangeHealth, Exclusion, LocalExchange, LocalNode, Target
 from .message import Message, Reply
 from .ns_conn import NSConn
 from .options import Options
@@ -59,6 +59,7 @@ __all__ = [
     "BacklogFullError",
     "BadNamespaceError",
     "BadRoomError",
+    "ClusterCount",
     "Conn",
     "ConnHandler",
     "ConnectionRefusedByPeerError",

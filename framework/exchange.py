@@ -29,6 +29,31 @@ class ExchangeHealth(StrEnum):
     """The broker is unreachable: only this node's connections are served."""
 
 
+class ClusterCount(int):
+    """A count of the cluster's connections: an `int`, plus how much of it is current.
+
+    *stale* is true when part of it is a last known figure: some nodes did not answer in
+    time (*missing* names them; their last known counts are included), or this node's
+    broker is unreachable. *age* is the age in seconds of the oldest figure included.
+    """
+
+    stale: bool
+    age: float
+    missing: tuple[str, ...]
+
+    def __new__(
+        cls, value: int, *, stale: bool = False, age: float = 0.0, missing: tuple[str, ...] = ()
+    ) -> ClusterCount:
+        count = super().__new__(cls, value)
+        count.stale, count.age, count.missing = stale, age, missing
+        return count
+
+    __str__ = int.__repr__
+
+    def __repr__(self) -> str:
+        return f"ClusterCount({int(self)}, stale={self.stale}, age={self.age:.1f}, missing={self.missing!r})"
+
+
 @attrs.frozen
 class Exclusion:
     """Who a broadcast skips: one connection (by its cluster-wide key) and/or every
@@ -166,8 +191,8 @@ class Exchange(Protocol):
         """Ask every matching connection of the cluster, this node's included; give the first reply."""
         ...
 
-    async def count_connections(self) -> int:
-        """Count the live connections of the whole cluster, this node's included."""
+    async def count_connections(self) -> ClusterCount:
+        """Count the live connections of the whole cluster, this node's included, within a short bound."""
         ...
 
     @property
@@ -227,9 +252,9 @@ class LocalExchange:
         """Ask this process's matching connections."""
         return await self._local().ask_local(msg, exclusion, timeout)
 
-    async def count_connections(self) -> int:
-        """Count this process's connections."""
-        return self._local().total_connections
+    async def count_connections(self) -> ClusterCount:
+        """Count this process's connections (never stale)."""
+        return ClusterCount(self._local().total_connections)
 
     @property
     def healthy(self) -> bool:

@@ -26,7 +26,7 @@ from .conn import (
     Socket,
 )
 from .errors import REFUSALS, NoRecipientError, ServerClosedError, error_text, resolve_remote_error
-from .exchange import NO_EXCLUSION, Exchange, Exclusion, LocalExchange, Target
+from .exchange import NO_EXCLUSION, ClusterCount, Exchange, Exclusion, LocalExchange, Target
 from .fanout import DONE, call_each
 from .limits import OriginPolicy
 from .logs import fields
@@ -566,8 +566,12 @@ class Server:
             conn.fire_and_forget(functools.partial(conn.close, code, reason))
         return len(conns)
 
-    async def cluster_total_connections(self) -> int:
-        """Count the live connections of every node (this process's count without a broker)."""
+    async def cluster_total_connections(self) -> ClusterCount:
+        """Count the live connections of every node (this process's count without a broker).
+
+        The result is an `int` that also says whether it is current (`ClusterCount.stale`,
+        ``.age``, ``.missing``); it never waits longer than the exchange's ``count_timeout``.
+        """
         return await self.exchange.count_connections()
 
 

@@ -33,7 +33,7 @@ from ..errors import (
     WriteClosedError,
     error_text,
 )
-from ..exchange import ExchangeHealth, Exclusion, LocalNode, Target
+from ..exchange import ClusterCount, ExchangeHealth, Exclusion, LocalNode, Target
 from ..message import Message
 from . import envelope
 from .envelope import Envelope, EnvelopeKind
@@ -52,8 +52,11 @@ class BusExchange:
     *broker* names the broker in logs (a URL without credentials). *prefix* namespaces
     the channels (several apps can share a broker). Reconnection waits *reconnect_delay*
     seconds, doubling up to *reconnect_max* (with jitter). Every *beat_interval* seconds
-    the node announces itself and checks the link; a node silent for three intervals is
-    forgotten. At most *max_pending* messages wait for the broker: with
+    the node announces itself and checks the link; a node not heard from for
+    *beat_misses* intervals is forgotten (by default 1 s and 3: a crashed node is forgotten
+    2 to 3 s after its crash), unless this node's own link is down (then it cannot hear
+    anyone). A count waits at most *count_timeout* seconds for the other nodes. At most
+    *max_pending* messages wait for the broker: with
     ``overflow="backpressure"`` (the default) publishers wait for room from half of it on
     (`drain`, at most *wait_timeout* seconds; connections whose handlers published are
     read on only after it), and past it, or with ``overflow="drop"``, the newest message is
@@ -70,18 +73,26 @@ class BusExchange:
         reconnect_delay: float = 0.1,
         reconnect_max: float = 5.0,
         connect_timeout: float = 5.0,
-        beat_interval: float = 2.0,
+        beat_interval: float = 1.0,
+        beat_misses: int = 3,
+        count_timeout: float = 0.5,
         max_pending: int = 10_000,
         max_batch: int = 256,
         overflow: str = "backpressure",
         wait_timeout: float = 5.0,
         max_payload: int | None = None,
     ) -> None:
+        if not beat_interval > 0:
+            raise ValueError(f"beat_interval must be > 0, got {beat_interval!r}")
+        if not (isinstance(beat_misses, int) and beat_misses >= 1):
+            raise ValueError(f"beat_misses must be an int >= 1, got {beat_misses!r}")
         self.channels = envelope.Channels(prefix)
         self.broker = broker
         """The broker, as logs name it."""
         self.connect_timeout = connect_timeout
         self.beat_interval = beat_interval
+        self.beat_misses = beat_misses
+        self.count_timeout = count_timeout
         self._make_link = make_link
         self._session = BusSession(
             self._new_link,
@@ -221,6 +232,7 @@ class BusExchange:
         self._own_publish = envelope.head_prefix(EnvelopeKind.PUBLISH, self._node)
         self._session.want(self.channels.node(self._node))
         self._session.want(self.channels.all())
+        self._spawn(self._watch_peers())
         if not await self._session.start(f"node {self._node}"):
             logger.error(
                 "node %s: broker %s unreachable; serving local connections only, retrying in background",
@@ -239,14 +251,27 @@ class BusExchange:
         return Envelope(kind, self._node, count=self._local().total_connections)
 
     def _on_up(self) -> None:
+        # Nobody could be heard while the link was down: every known node gets a full
+        # horizon from now to answer the hello before it is forgotten.
+        now = time.monotonic()
+        self._peers = {node: (count, now) for node, (count, _) in self._peers.items()}
         self._send(self.channels.all(), self._presence(EnvelopeKind.HELLO))
 
     def _on_tick(self) -> None:
         self._send(self.channels.all(), self._presence(EnvelopeKind.BEAT))
-        horizon = time.monotonic() - 3 * self.beat_interval
-        for node, (_, seen) in list(self._peers.items()):
-            if seen < horizon:
-                self._forget_peer(node, "went silent")
+
+    async def _watch_peers(self) -> None:
+        """Forget the nodes not heard from for *beat_misses* intervals (looked at 4 times an interval)."""
+        while True:
+            await asyncio.sleep(self.beat_interval / 4)
+            if not self._session.healthy:
+                continue  # nobody can be heard: a silence now says nothing about them
+            horizon = time.monotonic() - self.beat_misses * self.beat_interval
+            for node, (_, seen) in list(self._peers.items()):
+                if seen < horizon:
+                    self._forget_peer(
+                        node, f"went silent (no beat for {self.beat_misses} x {self.beat_interval:g}s)"
+                    )
 
     # -- the Exchange protocol ------------------------------------------------------
 
@@ -306,15 +331,21 @@ class BusExchange:
         finally:
             del self._asks[token]
 
-    async def count_connections(self) -> int:
-        """Count the connections of the cluster, asking every node (answers within 2 s count).
+    async def count_connections(self) -> ClusterCount:
+        """Count the connections of the cluster, asking every node (answers within
+        *count_timeout*, or `ask_timeout` if shorter, count).
 
-        While the link is down, give this node's count plus the last known counts of the
-        other nodes.
+        A node that does not answer in time counts with its last known figure and makes the
+        count stale (`ClusterCount.missing`); while the link is down no node is asked, and
+        the count is this node's plus the last known ones, stale.
         """
         local = self._local().total_connections
-        if not self._session.is_up:
-            return local + sum(count for count, _ in self._peers.values())
+        now = time.monotonic()
+        if not self._session.healthy:
+            peers = self._peers
+            oldest = min((seen for _, seen in peers.values()), default=now)
+            total = local + sum(count for count, _ in peers.values())
+            return ClusterCount(total, stale=True, age=now - oldest, missing=tuple(sorted(peers)))
         token = str(next(self._tokens))
         gather = CountGather(asyncio.Event(), self._peers)
         self._counts[token] = gather
@@ -322,14 +353,17 @@ class BusExchange:
             env = Envelope(EnvelopeKind.COUNT_REQUEST, self._node, token=token)
             self._session.send(self.channels.all(), envelope.encode(env), gather.expect, urgent=True)
             try:
-                async with asyncio.timeout(min(2.0, self._local().ask_timeout)):
+                async with asyncio.timeout(min(self.count_timeout, self._local().ask_timeout)):
                     await gather.done.wait()
             except TimeoutError:
-                logger.info("node %s: some nodes did not answer a count in time", self._node)
+                logger.debug("node %s: some nodes did not answer a count in time", self._node)
         finally:
             del self._counts[token]
-        missing = sum(count for node, (count, _) in self._peers.items() if node not in gather.answers)
-        return local + sum(gather.answers.values()) + missing
+        now = time.monotonic()
+        missing = sorted(node for node in self._peers if node not in gather.answers)
+        total = local + sum(gather.answers.values()) + sum(self._peers[node][0] for node in missing)
+        age = now - min((self._peers[node][1] for node in missing), default=now)
+        return ClusterCount(total, stale=bool(missing), age=age, missing=tuple(missing))
 
     # -- receiving ------------------------------------------------------------------
 

@@ -32,13 +32,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--reconnect-max", type=float, default=5.0, help="longest wait between broker reconnects (s)"
     )
-    parser.add_argument("--beat", type=float, default=2.0, help="presence interval between nodes (s)")
+    parser.add_argument("--beat", type=float, default=1.0, help="presence interval between nodes (s)")
+    parser.add_argument(
+        "--beat-misses", type=int, default=3, help="beats a node may miss before it is forgotten"
+    )
     return parser.parse_args(argv)
 
 
 async def serve(args: argparse.Namespace) -> None:
     """Serve until SIGINT or SIGTERM, then close every connection with 1001."""
-    options = {"prefix": args.prefix, "reconnect_max": args.reconnect_max, "beat_interval": args.beat}
+    options = {
+        "prefix": args.prefix,
+        "reconnect_max": args.reconnect_max,
+        "beat_interval": args.beat,
+        "beat_misses": args.beat_misses,
+    }
     try:
         exchange = exchange_from_url(args.exchange, **options)
     except ValueError as exc:  # an unknown scheme, or a URL the broker's client cannot read

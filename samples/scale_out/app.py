@@ -105,13 +105,16 @@ def make_server(exchange: Exchange) -> Server:
         return "kicked"
 
     async def online(_: NSConn, __: Message) -> str:
-        """Give the number of connections of the whole cluster."""
-        return str(await server.cluster_total_connections())
+        """Give the number of connections of the whole cluster, marked stale when some nodes
+        did not answer in time (or the broker is down) and their last known counts were used."""
+        count = await server.cluster_total_connections()
+        return f"{count} (stale)" if count.stale else str(count)
 
     @emits("system", BrokerState, summary="Pushed when this node loses or regains its broker.")
     def health(_: NSConn, __: Message) -> str:
-        """Tell whether this node reaches the others (``up``) or only its own clients (``down``)."""
-        return "up" if server.exchange.healthy else "down"
+        """Tell whether this node reaches the others (``up``, or ``degraded`` while its bus
+        queue backs up) or only its own clients (``down``)."""
+        return server.exchange.health.value
 
     events = {
         "hello": hello,

@@ -69,11 +69,14 @@ async def test_broker_killed_mid_traffic_local_goes_on_and_cluster_resumes_after
     traffic = Traffic(alice, carol)
     try:
         await traffic.flows(5)
+        assert (await alice.ns.ask("online")).text == "4"  # every node's count, now known to a
 
         await broker.kill()
         assert [await client.next_json("system") for client in (alice, bob, dave)] == [{"broker": "down"}] * 3
         await traffic.flows(5)  # local delivery goes on while the broker is away
         assert (await alice.ns.ask("health")).text == "down"
+        # The count answers at once from what the node knows, and says it is not current.
+        assert (await alice.ns.ask("online")).text == "4 (stale)"
 
         await broker.start()
         assert [await client.next_json("system") for client in (alice, bob, dave)] == [{"broker": "up"}] * 3
@@ -87,3 +90,25 @@ async def test_broker_killed_mid_traffic_local_goes_on_and_cluster_resumes_after
     assert all(text.startswith("t") for text in await drain_until(dave, "after restart"))
     assert [node.proc.pid for node in (a, b, c) if node.proc is not None] == pids
     assert all(node.proc is not None and node.proc.returncode is None for node in (a, b, c))
+
+
+async def test_a_node_killed_with_sigkill_is_forgotten_and_counted_as_stale_until_then(
+    start_nodes: StartNodes, chat: OpenChat
+) -> None:
+    a, b, c = await start_nodes(3)
+    alice, bob = await chat(a), await chat(b)
+    await chat(c)
+    assert await alice.ask_text("online") == "3"
+
+    await c.kill()
+    right_after = await alice.ask_text("online")
+    await asyncio.gather(
+        a.out.wait_for(rf"node {c.node_id} went silent"), b.out.wait_for(rf"node {c.node_id} went silent")
+    )
+
+    # Before the others forget it, the dead node's last count is used and marked stale;
+    # once they have, the count is current again (which of the two came first is timing).
+    assert right_after in ("3 (stale)", "2")
+    assert await alice.ask_text("online") == "2"
+    alice.ns.emit("chat", "still here")
+    assert (await bob.next_json("chat"))["text"] == "still here"

@@ -477,3 +477,65 @@ async def test_drop_policy_counts_exactly_what_did_not_leave(
     assert a.exchange.dropped > 0
     assert len(got) + a.exchange.dropped == 201
     assert a.exchange.published == len(got) + 1  # and the marker
+
+
+async def test_a_count_never_waits_for_a_silent_node_and_says_it_is_stale_until_it_is_forgotten(
+    start_node: Callable[..., Awaitable[InNode]],
+    connect: Connect,
+    broker: MemoryBroker,
+    watch_log: Callable[[str], LogWatch],
+) -> None:
+    a, b, c = [await start_node(count_timeout=0.3) for _ in range(3)]
+    for node in (a, b, c):
+        assert await node.exchange.wait_peers(2, TIMEOUT)
+    await connect(a, "u1")
+    await connect(b, "u2")
+    await connect(c, "u3")
+    assert await a.server.cluster_total_connections() == 3  # c's count is now known to a
+    silent = watch_log(rf"node {c.server.node_id} went silent \(no beat for 3 x 1s\)")
+
+    broker.partition(c.server.node_id)
+    before = await a.server.cluster_total_connections()
+    await wait(silent.seen.wait())
+    after = await a.server.cluster_total_connections()
+
+    assert (before, before.stale, before.missing) == (3, True, (c.server.node_id,))
+    assert (after, after.stale, after.missing, after.age) == (2, False, (), 0.0)
+
+
+async def test_while_its_own_link_is_down_a_node_forgets_nobody_and_its_count_is_stale(
+    start_node: Callable[..., Awaitable[InNode]],
+    connect: Connect,
+    broker: MemoryBroker,
+    watch_log: Callable[[str], LogWatch],
+) -> None:
+    a, b = (
+        await start_node(beat_interval=0.05, beat_misses=2),
+        await start_node(beat_interval=0.05, beat_misses=2),
+    )
+    assert await a.exchange.wait_peers(1, TIMEOUT)
+    assert await b.exchange.wait_peers(1, TIMEOUT)
+    await connect(b, "u2")
+    await connect(b, "u3")
+    assert await a.server.cluster_total_connections() == 2
+    forgotten_by_b = watch_log(rf"node {b.server.node_id}: node {a.server.node_id} went silent")
+    rejoined = watch_log(rf"node {b.server.node_id}: node {a.server.node_id} joined")
+
+    assert a.health.get_nowait() is True
+    broker.partition(a.server.node_id)
+    assert await wait(a.health.get()) is False
+    await wait(forgotten_by_b.seen.wait())  # b's horizon has passed; a's for b too
+    count = await a.server.cluster_total_connections()
+    peers = list(a.exchange.peers)
+    broker.heal(a.server.node_id)
+    await wait(rejoined.seen.wait())
+
+    assert (count, count.stale, count.missing, peers) == (2, True, (b.server.node_id,), [b.server.node_id])
+    assert list(a.exchange.peers) == [b.server.node_id]
+
+
+def test_beat_options_are_checked(broker: MemoryBroker) -> None:
+    with pytest.raises(ValueError, match="beat_misses must be an int >= 1, got 0"):
+        broker.exchange(beat_misses=0)
+    with pytest.raises(ValueError, match="beat_interval must be > 0, got 0"):
+        broker.exchange(beat_interval=0)
