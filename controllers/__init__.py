@@ -46,8 +46,10 @@ from .matchers import (
     event_trim_prefix_matcher,
 )
 from .reflection import SYSTEM_METHODS
+from .typing import EMPTY, is_awaitable, split_annotated, type_name
 
 __all__ = [
+    "EMPTY",
     "SYSTEM_METHODS",
     "AmbiguousDependencyError",
     "Application",
@@ -83,5 +85,8 @@ __all__ = [
     "event_trim_prefix_matcher",
     "framework_resolver",
     "handle_websocket",
+    "is_awaitable",
     "join_conn_handlers",
+    "split_annotated",
+    "type_name",
 ]

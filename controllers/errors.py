@@ -12,13 +12,6 @@ from typing import Any
 from aioneffos.framework import NeffosError
 
 
-def type_name(annotation: Any) -> str:
-    """Give a short readable name for *annotation* (a class, a generic alias or anything else)."""
-    if isinstance(annotation, type):
-        return annotation.__qualname__
-    return repr(annotation).replace("typing.", "")
-
-
 class ControllerError(NeffosError):
     """A controller, or what it depends on, cannot be used; raised when it is registered."""
 

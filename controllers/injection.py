@@ -26,10 +26,10 @@ from typing import Any, Protocol, TypeAlias
 import attrs
 from aiohttp import web
 
-from aioneffos.framework import Conn, Message, NSConn, Server, get_request
-from aioneffos.framework.ns_conn import Cleanup, run_cleanups
+from aioneffos.framework import Cleanup, Conn, Message, NSConn, Server, get_request, run_cleanups
 
-from .errors import MissingDependencyError, ScopeMismatchError, type_name
+from .errors import MissingDependencyError, ScopeMismatchError
+from .typing import type_name
 
 logger = logging.getLogger("aioneffos.controllers")
 
@@ -136,15 +136,6 @@ class EventContext(InjectionContext):
 
 Resolver: TypeAlias = Callable[[InjectionContext], Any]
 """Give the value of one dependency in a context: the value itself, or an awaitable of it."""
-
-
-def is_awaitable(value: object) -> bool:
-    """Tell whether *value* must be awaited, from its type only.
-
-    `inspect.isawaitable` costs about 0.4 us on a plain value (an ABC check); this is
-    the check the per-message path makes for every value a resolver gives.
-    """
-    return hasattr(type(value), "__await__")
 
 
 class Injector(Protocol):

@@ -6,7 +6,6 @@ import inspect
 from collections.abc import Mapping
 
 from aioneffos.framework import (
-    ON_NAMESPACE_CONNECT,
     ConnHandler,
     Events,
     Handler,
@@ -28,8 +27,8 @@ def join_conn_handlers(*handlers: HandlerSource) -> Namespaces:
     User events must be unique per namespace: a clash raises `ConflictingEventError`
     (neffos silently keeps the last one). The seven system events are hooks every
     participant needs, so they are chained in order; the first that raises stops the
-    chain and refuses the request, and a refused connect runs the cleanups deferred
-    by the hooks that already ran.
+    chain and refuses the request (the framework then runs the cleanups deferred by the
+    hooks that already ran).
     """
     events: dict[str, dict[str, Handler]] = {}
     hooks: dict[tuple[str, str], list[Handler]] = {}
@@ -51,25 +50,15 @@ def join_conn_handlers(*handlers: HandlerSource) -> Namespaces:
         contracts: tuple[EventContract, ...] = ()
         for hook in chain:  # the documentation of every part survives the chaining
             contracts += attached(hook) or ()
-        events[namespace][event] = attach(_chain(event, tuple(chain)), *contracts)
+        events[namespace][event] = attach(_chain(tuple(chain)), *contracts)
     return Namespaces({namespace: Events(table) for namespace, table in events.items()})
 
 
-def _chain(event: str, chain: tuple[Handler, ...]) -> Handler:
+def _chain(chain: tuple[Handler, ...]) -> Handler:
     async def run(ns: NSConn, msg: Message) -> None:
         for handler in chain:
             result = handler(ns, msg)
             if inspect.isawaitable(result):
                 await result
 
-    if event != ON_NAMESPACE_CONNECT:
-        return run
-
-    async def connect(ns: NSConn, msg: Message) -> None:
-        try:
-            await run(ns, msg)
-        except BaseException:
-            await ns.run_cleanups()
-            raise
-
-    return connect
+    return run

@@ -11,47 +11,21 @@ import inspect
 import typing
 from collections.abc import Callable, Mapping
 from types import FunctionType
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
 import attrs
 
-from aioneffos.framework import (
-    ON_ANY_EVENT,
-    ON_NAMESPACE_CONNECT,
-    ON_NAMESPACE_CONNECTED,
-    ON_NAMESPACE_DISCONNECT,
-    ON_NATIVE_MESSAGE,
-    ON_ROOM_JOIN,
-    ON_ROOM_JOINED,
-    ON_ROOM_LEAVE,
-    ON_ROOM_LEFT,
-)
+from aioneffos.framework import ON_ANY_EVENT, ON_NATIVE_MESSAGE, SYSTEM_EVENTS
 
 from .controller import FRAMEWORK_ATTRIBUTES, Controller
 from .errors import InvalidControllerError, InvalidEventMethodError
-
-EMPTY: Any = inspect.Parameter.empty
-"""No annotation, or no default."""
+from .typing import EMPTY, split_annotated
 
 SYSTEM_METHODS: Mapping[str, str] = {
-    "OnNamespaceConnect": ON_NAMESPACE_CONNECT,
-    "OnNamespaceConnected": ON_NAMESPACE_CONNECTED,
-    "OnNamespaceDisconnect": ON_NAMESPACE_DISCONNECT,
-    "OnRoomJoin": ON_ROOM_JOIN,
-    "OnRoomJoined": ON_ROOM_JOINED,
-    "OnRoomLeave": ON_ROOM_LEAVE,
-    "OnRoomLeft": ON_ROOM_LEFT,
-    "OnAnyEvent": ON_ANY_EVENT,
-    "OnNativeMessage": ON_NATIVE_MESSAGE,
+    event.removeprefix("_"): event for event in (*sorted(SYSTEM_EVENTS), ON_ANY_EVENT, ON_NATIVE_MESSAGE)
 }
-"""Method names answering the ``_On...`` events; event matchers never see them."""
-
-
-def split_annotated(hint: Any) -> tuple[Any, tuple[object, ...]]:
-    """Split ``Annotated[T, *meta]`` into ``(T, meta)``; other hints have no metadata."""
-    if typing.get_origin(hint) is Annotated:
-        return hint.__origin__, tuple(hint.__metadata__)
-    return hint, ()
+"""Method names answering the ``_On...`` events, each the event's name without its underscore
+(the seven system events, ``_OnAnyEvent`` and ``_OnNativeMessage``); event matchers never see them."""
 
 
 @attrs.frozen

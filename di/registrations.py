@@ -23,10 +23,7 @@ from typing import Any
 import attrs
 from dependency_injector import containers, providers, resources
 
-from aioneffos.controllers import ControllerError, Scope
-from aioneffos.controllers.errors import type_name
-
-EMPTY: Any = inspect.Parameter.empty
+from aioneffos.controllers import EMPTY, ControllerError, Scope, split_annotated, type_name
 
 _YIELDING = {
     collections.abc.Iterator,
@@ -183,9 +180,7 @@ def _factory(factory: Callable[..., Any], provides: Any, scope: Scope | None) ->
         hint = hints.get(param.name, EMPTY)
         if hint is EMPTY and not has_default:
             raise InvalidRegistrationError(f"{name}({param.name}): annotate it so that it can be resolved")
-        annotation, metadata = hint, ()
-        if typing.get_origin(hint) is typing.Annotated:
-            annotation, metadata = hint.__origin__, tuple(hint.__metadata__)
+        annotation, metadata = split_annotated(hint)
         parameters.append(FactoryParameter(param.name, annotation, metadata, param.default))
     return Registration(
         key,

@@ -26,8 +26,8 @@ from aioneffos.controllers import (
     MissingDependencyError,
     Resolver,
     Scope,
+    type_name,
 )
-from aioneffos.controllers.errors import type_name
 
 from .registrations import Registration, is_container, read_registration
 from .resolvers import AppContext, Compiler

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from dependency_injector import wiring
 
 from aioneffos.controllers import (
+    EMPTY,
     CircularDependencyError,
     Dependency,
     InjectionContext,
@@ -26,11 +27,11 @@ from aioneffos.controllers import (
     Scope,
     ScopeMismatchError,
     framework_resolver,
+    is_awaitable,
 )
-from aioneffos.controllers.injection import is_awaitable
-from aioneffos.framework.ns_conn import Cleanup, run_cleanups
+from aioneffos.framework import Cleanup, run_cleanups
 
-from .registrations import EMPTY, FactoryParameter, Kind, Registration
+from .registrations import FactoryParameter, Kind, Registration
 
 if TYPE_CHECKING:
     from .registry import Registry

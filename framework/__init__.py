@@ -1,5 +1,6 @@
 """aioneffos.framework: the neffos-compatible socket layer (server, client, aiohttp glue)."""
 
+from .cleanup import Cleanup, run_cleanups
 from .client import dial
 from .conn import Conn
 from .errors import (
@@ -29,6 +30,7 @@ from .events import (
     ON_ROOM_JOINED,
     ON_ROOM_LEAVE,
     ON_ROOM_LEFT,
+    SYSTEM_EVENTS,
     ConnHandler,
     Events,
     Handler,
@@ -55,10 +57,12 @@ __all__ = [
     "ON_ROOM_LEAVE",
     "ON_ROOM_LEFT",
     "SERVER_KEY",
+    "SYSTEM_EVENTS",
     "AskTimeoutError",
     "BacklogFullError",
     "BadNamespaceError",
     "BadRoomError",
+    "Cleanup",
     "ClusterCount",
     "Conn",
     "ConnHandler",
@@ -94,5 +98,6 @@ __all__ = [
     "get_server",
     "handler",
     "is_system_event",
+    "run_cleanups",
     "setup",
 ]

@@ -4,7 +4,7 @@ The reader runs handlers inline, in order, so the common path creates no task pe
 message. Replies to this side's own asks are matched in the reader before any handler
 runs; when a handler awaits a reply on its own connection, reading moves to a fresh
 task while that handler finishes, and messages that arrive meanwhile wait in a backlog,
-so order is kept and nothing deadlocks (D16).
+so order is kept and nothing deadlocks (docs/protocol.md#handler-order).
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ import contextvars
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, final
 
 import attrs
 from aiohttp import WSMsgType
 
 from . import events as ev
-from .dispatch import dispatch
 from .errors import (
     HANDLER_TIMED_OUT,
     RATE_LIMITED,
@@ -40,6 +39,7 @@ from .options import Options
 from .outbox import FrameSink, Outbox
 from .pending import PendingReply
 from .protocol import Frame, Tokens, decode, decode_native, empty_reply, encode, encode_fields, encode_native
+from .routing import route
 from .store import Store
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ class Socket(Protocol):
     def close_code(self) -> int | None: ...
 
 
-class Registry(Protocol):
+class Hub(Protocol):
     """What a `Conn` tells its server: namespace and room membership, for delivery."""
 
     def namespace_connected(self, ns_conn: NSConn) -> None: ...
@@ -94,6 +94,7 @@ class Registry(Protocol):
     def room_left(self, ns_conn: NSConn, room: str) -> None: ...
 
 
+@final
 @attrs.define(eq=False, repr=False)
 class Conn:
     """One websocket connection (neffos ``Conn``), server or client side."""
@@ -112,7 +113,7 @@ class Conn:
     """The peer's ``X-Websocket-Reconnect`` count (server side) or our own (client side)."""
     key: str = ""
     """A key unique to this connection across a cluster (node id and serial), for exclusion."""
-    _registry: Registry | None = None
+    _hub: Hub | None = None
     store: Store = attrs.field(factory=Store, init=False)
     """Per-connection values, local only (neffos ``Set``/``Get``/``Increment``)."""
     _outbox: Outbox = attrs.field(init=False)
@@ -345,7 +346,8 @@ class Conn:
         return self.write(Message("", ev.ON_NATIVE_MESSAGE, as_body(body), is_native=True, is_binary=binary))
 
     def reply(self, msg: Message, body: bytes) -> None:
-        """Answer *msg* with *body*, reusing its token, names and frame type (D9)."""
+        """Answer *msg* with *body*, reusing its token, names and frame type
+        (docs/protocol.md#reply-fields)."""
         frame = encode_fields(msg.wait, msg.namespace, msg.room, msg.event, body, binary=msg.is_binary)
         self._answer(msg.wait, frame)
 
@@ -392,7 +394,8 @@ class Conn:
         self._waiters[token] = pending
         try:
             self._keep_reading()
-            # Urgent: an ask made while the peer's own ask is handled must not be held (D15).
+            # Urgent: an ask made while the peer's own ask is handled must not be held
+            # (docs/protocol.md#reply-order).
             if not self.send_frame(frame, urgent=True):
                 raise self.closed_error()
             reply = await self.await_reply(pending, msg.event, timeout)
@@ -581,13 +584,13 @@ class Conn:
         """Handle one message; every failure becomes an answer, never a crash.
 
         While the peer's ask is handled, our other frames to it wait, so the answer is the
-        next frame it reads (D15; the Go client relies on that inside callbacks).
+        next frame it reads (docs/protocol.md#reply-order: the Go client relies on it inside callbacks).
         """
         asked = msg.wait
         if asked:
             self._outbox.hold()
         try:
-            work = dispatch(self, msg)
+            work = route(self, msg)
             if work is not None:
                 seconds = self.options.handler_timeout
                 if seconds is None:
@@ -648,7 +651,7 @@ class Conn:
         return task is not None and task.uncancel() == 0
 
     def _handling_failed(self, msg: Message) -> None:
-        """A bug of ours (handler errors are answered in `NSConn.dispatch`): log it, answer the ask."""
+        """A bug of ours (handler errors are answered in `NSConn.run_handler`): log it, answer the ask."""
         logger.exception("%r: failed to handle %r", self, msg)
         if msg.wait and self._answered != msg.wait:
             self.reply_error(msg, "internal error")
@@ -686,8 +689,8 @@ class Conn:
     def register(self, ns: NSConn) -> None:
         """Record *ns* as connected and tell the server."""
         self._namespaces[ns.namespace] = ns
-        if self._registry is not None:
-            self._registry.namespace_connected(ns)
+        if self._hub is not None:
+            self._hub.namespace_connected(ns)
         if self._connect_waiters is not None:
             for waiter in self._connect_waiters.pop(ns.namespace, ()):
                 if not waiter.done():
@@ -697,21 +700,21 @@ class Conn:
         """Forget *ns* and tell the server."""
         if self._namespaces.get(ns.namespace) is ns:
             del self._namespaces[ns.namespace]
-            if self._registry is not None:
-                self._registry.namespace_disconnected(ns)
+            if self._hub is not None:
+                self._hub.namespace_disconnected(ns)
 
     def room_changed(self, ns: NSConn, room: str, joined: bool) -> None:
         """Tell the server that *ns* joined or left *room*."""
-        if self._registry is not None:
+        if self._hub is not None:
             if joined:
-                self._registry.room_joined(ns, room)
+                self._hub.room_joined(ns, room)
             else:
-                self._registry.room_left(ns, room)
+                self._hub.room_left(ns, room)
 
     async def connect(self, namespace: str, timeout: float | None = None) -> NSConn:
         """Connect to *namespace* and return its `NSConn` (neffos ``Conn.Connect``).
 
-        On the server this asks the client to connect (D3: the ack goes out first). Our
+        On the server this asks the client to connect, after the ack (docs/protocol.md#on-connect). Our
         own ``_OnNamespaceConnect`` handler runs first and may refuse by raising.
         Raise `BadNamespaceError` if the namespace is not declared on this side, or the
         typed error of the peer's refusal.
@@ -811,7 +814,7 @@ class Conn:
             raise first
 
     def send_ack(self) -> None:
-        """Send ``A<id>`` once; before it nothing else may be written (D2)."""
+        """Send ``A<id>`` once; before it nothing else may be written (docs/protocol.md#ack-first)."""
         if self._acked or self.is_client:
             return
         self._acked = True
@@ -898,4 +901,4 @@ class Conn:
         """Fire the forced local leave and disconnect events of every namespace (neffos Close)."""
         self._socket_ended()
         for ns in list(self._namespaces.values()):
-            await ns.close_local(forced=True)
+            await ns.end_locally(forced=True)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, final
 
 import attrs
 
 from . import events as ev
+from .cleanup import Cleanup, run_cleanups
 from .errors import NAME_TOO_LONG, TOO_MANY_ROOMS, ReconnectingError, WriteClosedError, error_text
 from .limits import clip, utf8_length
 from .logs import fields, handler_failed, unknown_event
@@ -23,22 +24,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("aioneffos.handlers")
 
-Cleanup = Callable[[], Awaitable[Any] | Any]
-"""Something to run when a scope ends: sync, or returning an awaitable."""
 
-
-async def run_cleanups(cleanups: list[Cleanup], owner: object) -> None:
-    """Pop and run *cleanups*, last first; log each failure (naming *owner*) and go on."""
-    while cleanups:
-        cleanup = cleanups.pop()
-        try:
-            result = cleanup()
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            logger.exception("%s: cleanup %r failed", owner, cleanup)
-
-
+@final
 @attrs.define(eq=False, repr=False)
 class NSConn:
     """A connection to one namespace (neffos ``NSConn``): emit, ask, rooms, disconnect."""
@@ -141,7 +128,8 @@ class NSConn:
         return self._rooms.get(name)
 
     async def join_room(self, room: str, *, timeout: float | None = None) -> Room:
-        """Join *room* and return it; our ``_OnRoomJoin`` runs first and may refuse (D11).
+        """Join *room* and return it; our ``_OnRoomJoin`` runs first and may refuse
+        (docs/protocol.md#server-join-order).
 
         On the server this makes the client join. Raise the typed error of a refusal.
         """
@@ -207,14 +195,14 @@ class NSConn:
         local = Message(self.namespace, ev.ON_NAMESPACE_DISCONNECT, is_local=True)
         if self.conn.is_client:
             await self.conn.ask(local, timeout)
-            await self.close_local(forced=False)
+            await self.end_locally(forced=False)
             return
         try:
             await self.conn.ask(local, timeout)
         finally:
-            await self.close_local(forced=False)
+            await self.end_locally(forced=False)
 
-    async def close_local(self, *, forced: bool) -> None:
+    async def end_locally(self, *, forced: bool) -> None:
         """Leave every room, forget this namespace and fire ``_OnNamespaceDisconnect`` locally."""
         await self._leave_rooms_locally(is_local=True, forced=forced)
         self.conn.unregister(self)
@@ -263,7 +251,7 @@ class NSConn:
                 extra=fields(self.conn.id, self.namespace, event, msg.room),
             )
 
-    async def dispatch(self, msg: Message) -> None:
+    async def run_handler(self, msg: Message) -> None:
         """Run the handler of an incoming user event and answer: reply, error reply or empty reply."""
         if msg.err is not None:
             # An error is always an answer (often a late one, to an ask that timed out), never
@@ -301,7 +289,7 @@ class NSConn:
         elif msg.wait and conn.options.reply_to_unanswered_asks and conn.answered != msg.wait:
             conn.reply_empty(msg.wait)
 
-    async def dispatch_native(self, msg: Message) -> None:
+    async def run_native_handler(self, msg: Message) -> None:
         """Run ``_OnNativeMessage``; a returned body goes back as a native message."""
         try:
             body = reply_body(await self.fire(ev.ON_NATIVE_MESSAGE, msg))

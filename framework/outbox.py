@@ -52,7 +52,7 @@ class Outbox:
     While the peer's ask is being handled the outbox is *held*: urgent frames (the reply,
     and our own asks) go out, everything else waits until `release`. The reply to an ask is
     thus the next frame the peer reads, which the Go client needs when it asks from inside
-    an event callback (D15: docs/protocol.md#reply-order). Past ``limit`` held frames the hold is given
+    an event callback (docs/protocol.md#reply-order). Past ``limit`` held frames the hold is given
     up rather than closing a peer that reads fine.
     """
 
@@ -103,7 +103,7 @@ class Outbox:
         return self._closed
 
     def put(self, frame: Frame, *, urgent: bool = False) -> bool:
-        """Queue *frame*; *urgent* frames (replies to asks, D15) jump ahead of queued ones.
+        """Queue *frame*; *urgent* frames (replies to asks) jump ahead of queued ones.
 
         Return False when the outbox is closed or just overflowed.
         """

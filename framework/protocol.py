@@ -93,8 +93,9 @@ def encode_fields(
 ) -> Frame:
     """Encode one message from its fields into a frame.
 
-    An error text that is empty becomes ``"error"`` (an empty one reads as success, D6).
-    A body that is not valid UTF-8 goes in a binary frame, never a broken text frame (D21).
+    An error text that is empty becomes ``"error"``: an empty one reads as success
+    (docs/protocol.md#error-text-never-empty). A body that is not valid UTF-8 goes in a
+    binary frame, never a broken text frame (docs/protocol.md#utf8-text).
     """
     if ";" in namespace or ";" in room or ";" in event:
         namespace, room, event = escape(namespace), escape(room), escape(event)
@@ -120,7 +121,7 @@ def encode(msg: Message) -> Frame:
 
 
 def encode_native(body: bytes, *, binary: bool = False) -> Frame:
-    """Encode a raw native frame (only for peers in native-only mode, D12)."""
+    """Encode a raw native frame (only for peers in native-only mode, docs/protocol.md#native-only)."""
     return Frame(body, not binary and _is_utf8(body))
 
 

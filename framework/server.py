@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, final
 
 from aiohttp import WSMsgType
 
@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("aioneffos.server")
 
 MAX_PRE_ACK_FRAMES = 16
-"""Frames a client may send before ``M``; they are handled after the ack (D1)."""
+"""Frames a client may send before ``M``; they are handled after the ack
+(docs/protocol.md#handshake-input)."""
 MAX_PRE_ACK_BYTES = 64 * 1024
 """Bytes those frames may hold in all: a peer not yet acknowledged pins little memory."""
 HANDLER_WATCH_INTERVAL = 1.0
@@ -62,6 +63,7 @@ async def _call(callback: Callable[..., Any], *args: Any) -> Any:
     return result
 
 
+@final
 class Server:
     """A neffos websocket server (neffos ``Server``); mount it with `handler`.
 
@@ -172,7 +174,8 @@ class Server:
         return self.origin_policy.allows(request.headers.get("Origin"), request.headers.get("Host"))
 
     def next_token(self) -> str:
-        """Make a server ask token: decimal, never starting with ``$`` or ``#`` (D19)."""
+        """Make a server ask token: decimal, never starting with ``$`` or ``#``
+        (docs/protocol.md#ask-tokens)."""
         return self._tokens.next()
 
     # -- lifecycle ------------------------------------------------------------
@@ -277,7 +280,7 @@ class Server:
             request=request,
             reconnect_tries=reconnect_tries,
             key=f"{self.node_id}.{next(self._serials)}",
-            registry=self,
+            hub=self,
         )
         conn.attach(sink)
         return conn
@@ -322,7 +325,7 @@ class Server:
                 logger.exception("on_disconnect failed for %r", conn)
 
     async def _handshake(self, conn: Conn, socket: Socket) -> bool:
-        """Wait for ``M``, run on_connect, then send ``A<id>`` or ``H<text>`` (D1-D4)."""
+        """Wait for ``M``, run on_connect, then send ``A<id>`` or ``H<text>`` (docs/protocol.md#handshake)."""
         early: list[str | bytes] = []
         try:
             async with asyncio.timeout(self.options.handshake_timeout):
@@ -377,12 +380,12 @@ class Server:
                 logger.error("on_connect raised for %r: %s", conn, text, exc_info=exc, extra=fields(conn.id))
             if not conn.is_acknowledged:
                 conn.send_frame(Frame(f"H{text}".encode(), True))
-            # After the ack (D3) a refusal can only close the connection.
+            # After the ack a refusal can only close the connection (docs/protocol.md#on-connect).
             await conn.close(CLOSE_POLICY, text)
             return False
         return True
 
-    # -- registry (called by Conn) --------------------------------------------
+    # -- membership (the Hub a Conn reports to) --------------------------------------------
 
     def _add(self, conn: Conn) -> None:
         self._conns[conn] = None

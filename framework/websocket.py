@@ -44,7 +44,13 @@ IdGenerator = Callable[[web.Request], Awaitable[str] | str]
 
 
 class _ServerSink:
-    """Writes pre-framed bytes straight to the transport; waits for drain when it is full."""
+    """Writes pre-framed bytes straight to the transport; waits for drain when it is full.
+
+    It relies on two private members of aiohttp's ``BaseProtocol``, ``writing_paused`` and
+    ``_drain_helper()`` (the way aiohttp's own websocket writer waits), as of aiohttp 3.14;
+    ``test_server_sink_finds_the_aiohttp_internals_it_relies_on`` fails first if a release
+    drops them.
+    """
 
     __slots__ = ("_protocol", "_transport")
 

@@ -1,7 +1,8 @@
-"""The layers point one way (DESIGN.md section 3): di -> controllers -> framework.
+"""The layers point one way (DESIGN.md section 3): di -> controllers -> framework, and an
+upper layer imports only the face (the package itself) of a lower one, never one of its modules.
 
 Read from the import statements of every module, so it runs with the test command;
-CI also runs the import-linter contract in pyproject.toml (``lint-imports``).
+CI also runs the import-linter contracts in pyproject.toml (``lint-imports``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ FORBIDDEN = {
 }
 """Each package folder and the packages it must never import."""
 
+FACES = {
+    "controllers": ("aioneffos.framework",),
+    "di": ("aioneffos.framework", "aioneffos.controllers"),
+}
+"""Each upper package folder and the lower packages it may import, through their face only."""
+
 
 def imported_modules(source: str, package: str) -> set[str]:
     """Give every module *source* imports, relative imports resolved against *package*."""
@@ -35,6 +42,32 @@ def imported_modules(source: str, package: str) -> set[str]:
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)
     return found
+
+
+def modules_named(source: str, package: str) -> set[str]:
+    """Give the module each import statement of *source* names (``from m import x`` names ``m``)."""
+    named: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            named.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                named.add(".".join([*parts, node.module] if node.module else parts))
+            else:
+                named.add(node.module or "")
+    return named
+
+
+def behind_faces(folder: str, root: Path = REPO_ROOT) -> list[str]:
+    """List ``file: module`` for each import of a lower layer's module other than its face."""
+    bad = []
+    for path in sorted((root / folder).rglob("*.py")):
+        package = ".".join(["aioneffos", folder, *path.relative_to(root / folder).parent.parts])
+        for module in sorted(modules_named(path.read_text(), package)):
+            if any(module.startswith(face + ".") for face in FACES[folder]):
+                bad.append(f"{path.relative_to(root)}: {module}")
+    return bad
 
 
 def violations(folder: str, root: Path = REPO_ROOT) -> list[str]:
@@ -63,3 +96,23 @@ def test_layering_check_catches_each_import_form(tmp_path: Path, statement: str)
 
     assert len(violations("controllers", tmp_path)) >= 1
     assert all(v.startswith("controllers/bad.py: aioneffos.di") for v in violations("controllers", tmp_path))
+
+
+@pytest.mark.parametrize("folder", sorted(FACES))
+def test_layering_upper_package_imports_lower_faces_only(folder: str) -> None:
+    assert behind_faces(folder) == []
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "from aioneffos.framework.ns_conn import run_cleanups",
+        "import aioneffos.controllers.injection",
+        "from aioneffos.controllers.errors import type_name",
+    ],
+)
+def test_layering_face_check_catches_each_import_form(tmp_path: Path, statement: str) -> None:
+    (tmp_path / "di").mkdir()
+    (tmp_path / "di" / "bad.py").write_text(f"from aioneffos.controllers import Scope\n{statement}\n")
+
+    assert behind_faces("di", tmp_path) == [f"di/bad.py: {statement.split()[1]}"]

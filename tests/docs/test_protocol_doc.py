@@ -1,13 +1,11 @@
 """docs/protocol.md: every ``docs/protocol.md#<anchor>`` cited in the repository resolves, and
-nothing cites the research notes (or their decision numbers) that are not in the repository."""
+nothing cites the research notes, or decisions by number, instead of the document's anchors."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from support.tools import REPO_ROOT
 
@@ -21,18 +19,6 @@ EXPLICIT_ANCHOR = re.compile(r'<a id="([^"]+)"></a>')
 HEADING = re.compile(r"^#{1,6} (.+)$", re.MULTILINE)
 RESEARCH_NOTES = "PROTOCOL" + ".md"  # spelled apart so this file does not cite it
 DECISION_TAG = re.compile(r"\bD([0-9]{1,2})\b")
-
-PENDING = {
-    "framework/conn.py",
-    "framework/dispatch.py",
-    "framework/ns_conn.py",
-    "framework/outbox.py",
-    "framework/protocol.py",
-    "framework/server.py",
-}
-"""Session-core modules whose comments still cite decisions by number: they were being
-rewritten (issue 8) when the document landed, and move to anchors in the second half of
-issue 12. Remove a module from here once its comments link to the document."""
 
 
 def repository_files() -> Iterator[Path]:
@@ -93,22 +79,14 @@ def test_no_file_cites_the_research_notes() -> None:
     assert citing == []
 
 
-def test_only_the_pending_modules_still_cite_decision_numbers() -> None:
+def test_no_file_cites_decision_numbers() -> None:
+    # Comments link to the document's anchors (docs/protocol.md#<anchor>) or say the reason
+    # directly; only the document's own decision index numbers the decisions.
     exempt = (DOC, Path(__file__).resolve())
-    citing = {
+    citing = [
         name(path)
         for path in repository_files()
         if path not in exempt and DECISION_TAG.search(path.read_text(errors="replace"))
-    }
+    ]
 
-    assert sorted(citing - PENDING) == []
-
-
-@pytest.mark.parametrize("module", sorted(PENDING))
-def test_a_pending_module_still_cites_a_number_each_indexed(module: str) -> None:
-    tags = {f"D{n}" for n in DECISION_TAG.findall((REPO_ROOT / module).read_text())}
-    index = DOC.read_text().split('<a id="decision-index"></a>', 1)[1]
-    indexed = {f"D{n}" for n in re.findall(r"^\| D([0-9]+) \|", index, re.MULTILINE)}
-
-    assert tags, f"{module} cites no decision number any more: remove it from PENDING"
-    assert sorted(tags - indexed) == []
+    assert citing == []

@@ -1,9 +1,10 @@
-"""The compiled handlers of a controller: the per-message path is a dict lookup and a call.
+"""The runtime half of a controller: the handlers `compiler` builds, and what they run per message.
 
-Everything is decided when the controller is registered; each handler below closes
-over its precomputed plan. An event handler looks the controller up in
-``ns_conn.store``, fills the extra parameters (if any) from resolvers, awaits the
-method and hands the result to the framework as the reply.
+The per-message path is a dict lookup and a call. Everything is decided when the
+controller is registered (`compiler`); each handler below closes over its precomputed
+plan. An event handler looks the controller up in ``ns_conn.store``, fills the extra
+parameters (if any) from resolvers, awaits the method and hands the result to the
+framework as the reply.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import attrs
 from aioneffos.framework import Handler, Message, NSConn
 
 from .controller import Controller
-from .injection import ConnectionContext, EventContext, InjectionContext, Resolver, is_awaitable
+from .injection import ConnectionContext, EventContext, InjectionContext, Resolver
+from .typing import is_awaitable
 
 CONTEXT_KEY = "aioneffos.controllers.context"
 """Where a namespace connection keeps its `ConnectionContext` (in ``ns_conn.store``)."""
@@ -129,22 +131,19 @@ def connect_handler(key: str, factory: ControllerFactory, user_connect: Handler 
     """Compile the ``_OnNamespaceConnect`` handler: create the controller, then run ``OnNamespaceConnect``.
 
     Whatever fails (the constructor, a connection-scope dependency, the user's hook)
-    refuses the connect with its text, after every cleanup deferred so far has run.
+    refuses the connect with its text; the framework then runs every cleanup deferred so
+    far (`NSConn.defer`), whichever side asked for the connect.
     """
 
     async def on_connect(ns: NSConn, msg: Message) -> None:
         store = ns.store
-        try:
-            ctx = store.get(CONTEXT_KEY)
-            if ctx is None:
-                ctx = store[CONTEXT_KEY] = ConnectionContext(ns)
-                ns.defer(functools.partial(store.pop, CONTEXT_KEY, None))
-            store[key] = await factory(ctx)
-            ns.defer(functools.partial(store.pop, key, None))
-            if user_connect is not None:
-                await user_connect(ns, msg)
-        except BaseException:
-            await ns.run_cleanups()
-            raise
+        ctx = store.get(CONTEXT_KEY)
+        if ctx is None:
+            ctx = store[CONTEXT_KEY] = ConnectionContext(ns)
+            ns.defer(functools.partial(store.pop, CONTEXT_KEY, None))
+        store[key] = await factory(ctx)
+        ns.defer(functools.partial(store.pop, key, None))
+        if user_connect is not None:
+            await user_connect(ns, msg)
 
     return on_connect

@@ -2,7 +2,8 @@
 
 Every failure becomes an answer to the peer, never a crash of its connection: a namespace
 not connected is `bad namespace`, a room not joined `bad room`, a local-only system event
-sent from the wire `invalid payload` (D7, D8: docs/protocol.md#not-connected).
+sent from the wire `invalid payload` (docs/protocol.md#not-connected,
+docs/protocol.md#wire-system-events).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("aioneffos.handlers")
 
 
-def dispatch(conn: Conn, msg: Message) -> Awaitable[None] | None:
+def route(conn: Conn, msg: Message) -> Awaitable[None] | None:
     """Route *msg*, which arrived on *conn*: give the work to await (a handler, a request),
     or ``None`` when it was answered (or dropped) at once.
 
@@ -34,9 +35,9 @@ def dispatch(conn: Conn, msg: Message) -> Awaitable[None] | None:
         return _answer_request(conn, msg)
     if msg.is_native:
         ns = conn.namespace("")
-        return ns.dispatch_native(msg) if ns is not None else None
+        return ns.run_native_handler(msg) if ns is not None else None
     if event == ev.ON_ROOM_LEFT and msg.wait.startswith("$") and not conn.is_client:
-        # neffos.js leaveAll() asks with _OnRoomLeft (docs/protocol.md#leave-all): a leave (D8).
+        # neffos.js leaveAll() asks with _OnRoomLeft: answer it as a leave (docs/protocol.md#leave-all).
         return _answer_request(conn, msg.evolve(event=ev.ON_ROOM_LEAVE))
     ns = conn.namespace(msg.namespace)
     if ns is None:
@@ -52,7 +53,7 @@ def dispatch(conn: Conn, msg: Message) -> Awaitable[None] | None:
         if msg.wait:
             conn.reply_error(msg, BAD_ROOM)
         return None
-    return ns.dispatch(msg)
+    return ns.run_handler(msg)
 
 
 async def _answer_request(conn: Conn, msg: Message) -> None:
@@ -94,6 +95,12 @@ async def _answer_connect(conn: Conn, msg: Message) -> None:
         conn.reply_error(msg, error_text(exc))
         await ns.run_cleanups()
         return
+    except BaseException:
+        # Cancelled (the connection ended): the hook's cleanups still run. This, and
+        # `Conn.open_namespace` for our own connects, is the one place a refused connect
+        # runs what its hooks deferred; controllers and joined handlers rely on it.
+        await ns.run_cleanups()
+        raise
     conn.register(ns)
     conn.reply_empty(msg.wait)
     await ns.fire_quietly(ev.ON_NAMESPACE_CONNECTED, msg.evolve(event=ev.ON_NAMESPACE_CONNECTED, wait=""))
