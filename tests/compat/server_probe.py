@@ -14,8 +14,8 @@ from typing import Any
 import attrs
 
 from aioneffos.framework import Conn, Message, NSConn
+from support.waiting import TIMEOUT
 
-TIMEOUT = 5.0
 """Seconds any single wait of the compat suite may take."""
 
 Then = Callable[[NSConn, Message], Any]

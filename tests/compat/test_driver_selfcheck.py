@@ -32,9 +32,9 @@ from compat.node_client import (
     require_node,
     throw,
 )
+from support.waiting import TIMEOUT
 
 Frame = str | bytes
-TIMEOUT = 5.0
 SYSTEM_REQUESTS = ("_OnNamespaceConnect", "_OnNamespaceDisconnect", "_OnRoomJoin", "_OnRoomLeave")
 
 # ----------------------------------------------------------------- fake server

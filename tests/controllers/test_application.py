@@ -19,7 +19,8 @@ from aioneffos.controllers import (
     Scope,
 )
 from aioneffos.framework import ConnHandler, Message
-from tests.controllers.harness import Dial, ServeMvc, mvc_application
+from support.serving import Dial, ServeMvc
+from tests.controllers.harness import mvc_application
 
 
 class Greeting(str):

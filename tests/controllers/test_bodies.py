@@ -10,7 +10,8 @@ import pytest
 
 from aioneffos.controllers import BodyCodec, Controller, InvalidEventMethodError
 from aioneffos.framework import Message, NSConn, RemoteError, Reply
-from tests.controllers.harness import Dial, ServeMvc, mvc_application
+from support.serving import Dial, ServeMvc
+from tests.controllers.harness import mvc_application
 
 
 @attrs.frozen

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -17,9 +16,11 @@ from aioneffos.framework import (
     Room,
     Server,
 )
-from tests.controllers.harness import Dial, Recorder, ServeMvc, inbox, mvc_application, next_message
+from support.serving import Dial, ServeMvc
+from support.waiting import Inbox
+from tests.controllers.harness import mvc_application
 
-RECORD = Recorder()
+RECORD = Inbox()
 
 
 class Counter(Controller):
@@ -131,7 +132,7 @@ class Conveniences(Controller):
 
 @pytest.fixture(autouse=True)
 def _fresh_record() -> None:
-    RECORD.entries.clear()
+    RECORD.clear()
 
 
 async def test_controller_instance_lives_per_namespace_connection(serve_mvc: ServeMvc, clients: Dial) -> None:
@@ -272,9 +273,9 @@ async def test_controller_server_initiated_connect_creates_a_controller(serve: A
         await conn.connect("default")
 
     server = Server(mvc_app, on_connect=on_connect)
-    connected: asyncio.Queue[Message] = asyncio.Queue()
-    conn = await clients(await serve(server), {"default": {"_OnNamespaceConnected": inbox(connected)}})
-    await next_message(connected)
+    connected = Inbox()
+    conn = await clients(await serve(server), {"default": {"_OnNamespaceConnected": connected.handler}})
+    await connected.get()
     ns = conn.namespace("default")
     assert ns is not None
 
@@ -285,19 +286,19 @@ async def test_controller_broadcast_emit_and_ask_conveniences(serve_mvc: ServeMv
     mvc_app = mvc_application()
     mvc_app.handle_websocket(Conveniences)
     url = await serve_mvc(mvc_app)
-    received: asyncio.Queue[Message] = asyncio.Queue()
+    received = Inbox()
 
     async def answer(ns: NSConn, msg: Message) -> str:
         return "pong"
 
-    handlers = {"default": {"relayed": inbox(received), "poked": inbox(received), "question": answer}}
+    handlers = {"default": {"relayed": received.handler, "poked": received.handler, "question": answer}}
     sender = await (await clients(url, handlers)).connect("default")
     await (await clients(url, handlers)).connect("default")
 
     await sender.ask("OnRelay", b"hello")
-    relayed = await next_message(received)
+    relayed = await received.get()
     await sender.ask("OnPoke")
-    poked = await next_message(received)
+    poked = await received.get()
 
     assert (relayed.event, relayed.body, poked.event, poked.body) == ("relayed", b"hello", "poked", b"you")
     assert (await sender.ask("OnQuestion")).text == "answer:pong"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import re
-from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp import web
@@ -26,9 +25,9 @@ from aioneffos.controllers import (
 )
 from aioneffos.framework import Conn, Message, NSConn, Room, Server, dial, scaleout
 from support import readme
-from tests.controllers.harness import TIMEOUT, Dial, ServeMvc, mvc_application
-
-Serve = Callable[..., Awaitable[str]]
+from support.serving import Dial, Serve, ServeMvc
+from support.waiting import TIMEOUT
+from tests.controllers.harness import mvc_application
 
 
 class ServerConn(Controller):

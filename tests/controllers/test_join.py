@@ -6,9 +6,11 @@ import pytest
 
 from aioneffos.controllers import ConflictingEventError, Controller, join_conn_handlers
 from aioneffos.framework import Conn, Message, NSConn, RemoteError, Server
-from tests.controllers.harness import Dial, Recorder, ServeMvc, mvc_application
+from support.serving import Dial, ServeMvc
+from support.waiting import Inbox
+from tests.controllers.harness import mvc_application
 
-RECORD = Recorder()
+RECORD = Inbox()
 
 
 class Chat(Controller):
@@ -65,7 +67,7 @@ class Admin(Controller):
 
 @pytest.fixture(autouse=True)
 def _fresh_record() -> None:
-    RECORD.entries.clear()
+    RECORD.clear()
 
 
 async def plain_ping(ns: NSConn, msg: Message) -> str:

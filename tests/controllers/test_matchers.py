@@ -12,7 +12,8 @@ from aioneffos.controllers import (
     event_trim_prefix_matcher,
 )
 from aioneffos.framework import Message
-from tests.controllers.harness import Dial, ServeMvc, mvc_application
+from support.serving import Dial, ServeMvc
+from tests.controllers.harness import mvc_application
 
 
 class Chat(Controller):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from aiohttp import web
 
-from aioneffos.framework import Message
-from tests.controllers.harness import Dial, Serve, inbox, module_from, next_message, readme_python_blocks
+from support.serving import Dial, Serve
+from support.waiting import Inbox
+from tests.controllers.harness import module_from, readme_python_blocks
 
 
 async def test_readme_controllers_program_chats_and_logs(
@@ -18,14 +17,14 @@ async def test_readme_controllers_program_chats_and_logs(
     with module_from(program, "readme_controllers") as module:
         app: web.Application = module.app
         url = await serve(app=app, path="/websocket_endpoint")
-        received: asyncio.Queue[Message] = asyncio.Queue()
+        received = Inbox()
         sender_conn = await clients(url, {"default": {}})
-        receiver_conn = await clients(url, {"default": {"OnChat": inbox(received)}})
+        receiver_conn = await clients(url, {"default": {"OnChat": received.handler}})
         sender = await sender_conn.connect("default")
         await receiver_conn.connect("default")
 
         sender.emit("OnChat", "hi")
-        chat = await next_message(received)
+        chat = await received.get()
         await sender.disconnect()
 
     assert (chat.event, chat.text) == ("OnChat", "hi")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -10,10 +9,11 @@ from aiohttp import web
 
 from aioneffos.controllers.asyncapi import load
 from aioneffos.controllers.yaml_writer import to_yaml
-from aioneffos.framework import Message
 from support.readme import blocks
+from support.serving import Dial, Serve
+from support.waiting import Inbox
 from tests.controllers.asyncapi_parser import by_id, parse, plain, problems
-from tests.controllers.harness import Dial, Serve, inbox, module_from, next_message, readme_python_blocks
+from tests.controllers.harness import module_from, readme_python_blocks
 
 
 def chat_excerpt() -> str:
@@ -43,12 +43,12 @@ async def test_readme_contracts_program_documents_and_plays(serve: Serve, client
     with module_from(program, "readme_contracts") as module:
         app: web.Application = module.app
         url = await serve(app=app, path="/ws")
-        moved: asyncio.Queue[Message] = asyncio.Queue()
+        moved = Inbox()
         player = await (await clients(url, {"game": {}})).connect("game")
-        await (await clients(url, {"game": {"Moved": inbox(moved)}})).connect("game")
+        await (await clients(url, {"game": {"Moved": moved.handler}})).connect("game")
 
         board = await player.ask("OnMove", '{"row": 1, "col": 2}')
-        other = await next_message(moved)
+        other = await moved.get()
         document = module.asyncapi(module.server, title="Game")
 
     assert board.json() == {"cells": ["", "", "", "", "", "x", "", "", ""]}

@@ -13,9 +13,11 @@ from dependency_injector import containers, providers
 from aioneffos.controllers import Controller, MissingDependencyError
 from aioneffos.di import Application, Provide, Provider
 from aioneffos.framework import Message
-from tests.controllers.harness import Dial, Recorder, ServeMvc, mvc_application
+from support.serving import Dial, ServeMvc
+from support.waiting import Inbox
+from tests.controllers.harness import mvc_application
 
-RECORD = Recorder()
+RECORD = Inbox()
 SERIALS = itertools.count(1)
 
 
@@ -67,7 +69,7 @@ CONTAINERS: list[Services] = []
 
 @pytest.fixture(autouse=True)
 def _fresh() -> None:
-    RECORD.entries.clear()
+    RECORD.clear()
     CONTAINERS.clear()
 
 

@@ -6,7 +6,8 @@ import pytest
 from aiohttp import web
 
 from aioneffos.framework import RemoteError
-from tests.controllers.harness import Dial, Serve, module_from, readme_python_blocks
+from support.serving import Dial, Serve
+from tests.controllers.harness import module_from, readme_python_blocks
 
 
 async def test_readme_di_program_answers_the_readme_client(serve: Serve) -> None:

@@ -17,7 +17,8 @@ from aioneffos.controllers import (
 )
 from aioneffos.di import Application, InvalidRegistrationError, Registry
 from aioneffos.framework import Conn, Message, NSConn
-from tests.controllers.harness import Dial, ServeMvc, mvc_application
+from support.serving import Dial, ServeMvc
+from tests.controllers.harness import mvc_application
 
 
 class Logger(Protocol):

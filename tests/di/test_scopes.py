@@ -13,9 +13,11 @@ from aioneffos.controllers import Controller, ScopeMismatchError
 from aioneffos.di import Application, Scope
 from aioneffos.framework import Message, RemoteError
 from compat.node_client import CommandError, NodeDriver, require_node
-from tests.controllers.harness import Dial, Recorder, ServeMvc, mvc_application
+from support.serving import Dial, ServeMvc
+from support.waiting import Inbox
+from tests.controllers.harness import mvc_application
 
-RECORD = Recorder()
+RECORD = Inbox()
 SERIALS = itertools.count(1)
 
 
@@ -133,7 +135,7 @@ class ConnectionInApp(Controller):
 
 @pytest.fixture(autouse=True)
 def _fresh_record() -> None:
-    RECORD.entries.clear()
+    RECORD.clear()
 
 
 def account_app(*, user_scope: Scope | None = None) -> Application:
@@ -203,7 +205,7 @@ async def test_event_resources_close_in_reverse_order_when_the_event_ends(
     serve_mvc: ServeMvc, clients: Dial
 ) -> None:
     ns = await (await clients(await serve_mvc(account_app()))).connect("default")
-    RECORD.entries.clear()
+    RECORD.clear()
 
     answer = (await ns.ask("OnSpend")).text.split()
 
@@ -213,7 +215,7 @@ async def test_event_resources_close_in_reverse_order_when_the_event_ends(
 
 async def test_event_resources_close_when_the_method_raises(serve_mvc: ServeMvc, clients: Dial) -> None:
     ns = await (await clients(await serve_mvc(account_app()))).connect("default")
-    RECORD.entries.clear()
+    RECORD.clear()
 
     with pytest.raises(RemoteError, match=r"^insufficient funds$"):
         await ns.ask("OnSpend", "fail")
@@ -224,7 +226,7 @@ async def test_failing_event_dependency_is_an_error_reply_after_cleanup(
     serve_mvc: ServeMvc, clients: Dial
 ) -> None:
     ns = await (await clients(await serve_mvc(account_app()))).connect("default")
-    RECORD.entries.clear()
+    RECORD.clear()
 
     with pytest.raises(RemoteError, match=r"^no cursor today$"):
         await ns.ask("OnSpend", "no cursor")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -14,10 +13,9 @@ from aiohttp import web
 from yarl import URL
 
 from aioneffos.framework import Conn, Message, NSConn, Server, admin
-from tests.framework.conftest import Dial
-from tests.framework.peers import Inbox
+from support.serving import Dial, Serve
+from support.waiting import Inbox
 
-Serve = Callable[..., Awaitable[str]]
 TOKEN = "s3cret-admin-token-for-tests"
 API_ROUTES = [("GET", "api/state"), ("HEAD", "api/state"), ("POST", "api/disconnect")]
 PAGE_ROUTES = ["", "/admin.js", "/admin.css", "/icon.svg"]

@@ -6,17 +6,16 @@ the very next frame (nothing was sent in between), and a second client is still 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import attrs
 import pytest
 from aiohttp import WSMsgType
 
 from aioneffos.framework import Handler, Message, NSConn, Server
-from tests.framework.conftest import RawConnect
-from tests.framework.peers import Frame, Inbox, RawPeer
-
-Serve = Callable[..., Awaitable[str]]
+from support.peers import Frame, RawPeer
+from support.serving import RawConnect, Serve
+from support.waiting import Inbox
 
 
 @attrs.define

@@ -3,14 +3,11 @@ ask, frames before ``M``, rooms per connection, names; bystanders keep being ser
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aioneffos.framework import BacklogFullError, Message, NSConn, Server
 from aioneffos.framework.server import MAX_PRE_ACK_BYTES
-from tests.framework.conftest import RawConnect
-from tests.framework.peers import Inbox, RawPeer
-
-Serve = Callable[..., Awaitable[str]]
+from support.peers import RawPeer
+from support.serving import RawConnect, Serve
+from support.waiting import Inbox
 
 
 async def echo(ns: NSConn, msg: Message) -> bytes:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import aiohttp
 import pytest
 from aiohttp import web
@@ -19,11 +17,9 @@ from aioneffos.framework import (
     dial,
     get_request,
 )
+from support.serving import AppServer, Dial, Serve
 from support.tools import free_port
-from tests.framework.conftest import AppServer, Dial
-from tests.framework.peers import Inbox, wait_for
-
-Serve = Callable[..., Awaitable[str]]
+from support.waiting import Inbox, wait_for
 
 
 async def echo(ns: NSConn, msg: Message) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -15,10 +14,8 @@ from aioneffos.framework import (
     Server,
     WriteClosedError,
 )
-from tests.framework.conftest import AppServer, Dial, RawConnect
-from tests.framework.peers import Inbox, wait_for
-
-Serve = Callable[..., Awaitable[str]]
+from support.serving import AppServer, Dial, RawConnect, Serve
+from support.waiting import Inbox, wait_for
 
 
 async def test_emits_from_one_client_are_handled_in_order(serve: Serve, clients: Dial) -> None:

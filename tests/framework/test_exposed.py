@@ -21,8 +21,9 @@ import aiohttp
 import attrs
 import pytest
 
+from support.peers import RawPeer
 from support.tools import REPO_ROOT, free_port
-from tests.framework.peers import TIMEOUT, RawPeer
+from support.waiting import TIMEOUT
 
 MIB = 1 << 20
 

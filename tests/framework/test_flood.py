@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import pytest
 
 from aioneffos.framework import Message, NSConn, Options, Server
 from aioneffos.framework.limits import RateLimiter, TokenBucket, Verdict
-from tests.framework.conftest import RawConnect
-from tests.framework.peers import RawPeer
-
-Serve = Callable[..., Awaitable[str]]
+from support.peers import RawPeer
+from support.serving import RawConnect, Serve
 
 
 async def echo(ns: NSConn, msg: Message) -> bytes:

@@ -25,10 +25,8 @@ from aioneffos.framework import (
     dial,
     get_server,
 )
-from tests.framework.conftest import Dial, RawConnect
-from tests.framework.peers import Inbox, wait_for
-
-Serve = Callable[..., Awaitable[str]]
+from support.serving import Dial, RawConnect, Serve
+from support.waiting import Inbox, wait_for
 
 
 def named(*ids: str) -> Callable[[object], str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -11,8 +10,7 @@ from aiohttp import web
 from yarl import URL
 
 from aioneffos.framework import Server, health
-
-Serve = Callable[..., Awaitable[str]]
+from support.serving import Serve
 
 
 async def serve_with_health(serve: Serve, server: Server) -> URL:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aioneffos.framework import AskTimeoutError, Message, NSConn, Server
-from tests.framework.peers import Inbox
+from support.waiting import Inbox
 
 
 def echo(ns: NSConn, msg: Message) -> bytes:

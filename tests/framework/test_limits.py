@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 
 from aioneffos.framework import Conn, Message, NSConn, Server, get_request
-from tests.framework.conftest import Dial, RawConnect
-from tests.framework.peers import Inbox, RawPeer
+from support.peers import RawPeer
+from support.serving import Dial, RawConnect, Serve
+from support.waiting import Inbox
 
-Serve = Callable[..., Awaitable[str]]
 MIB = 1 << 20
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -18,10 +17,8 @@ from aioneffos.framework import (
     Server,
 )
 from aioneffos.framework.logs import UNKNOWN_EVENTS_REMEMBERED, WarnOnce
-from tests.framework.conftest import Dial
-from tests.framework.peers import Inbox
-
-Serve = Callable[..., Awaitable[str]]
+from support.serving import Dial, Serve
+from support.waiting import Inbox
 
 
 def bug(ns: NSConn, msg: Message) -> None:

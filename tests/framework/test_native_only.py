@@ -9,8 +9,7 @@ import asyncio
 import aiohttp
 
 from aioneffos.framework import ON_NATIVE_MESSAGE, Conn, Events, Message, NSConn, Server
-
-TIMEOUT = 5.0
+from support.waiting import TIMEOUT
 
 
 def relay(ns: NSConn, msg: Message) -> None:

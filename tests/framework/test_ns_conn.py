@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -17,10 +16,8 @@ from aioneffos.framework import (
     Server,
     WriteClosedError,
 )
-from tests.framework.conftest import Dial, RawConnect
-from tests.framework.peers import Inbox
-
-Serve = Callable[..., Awaitable[str]]
+from support.serving import Dial, RawConnect, Serve
+from support.waiting import Inbox
 
 
 async def echo(ns: NSConn, msg: Message) -> bytes:

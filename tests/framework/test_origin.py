@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import aiohttp
 import pytest
 from aiohttp import web
@@ -11,10 +9,8 @@ from aiohttp import web
 from aioneffos.framework import Conn, Options, Server, get_request
 from aioneffos.framework.limits import OriginPolicy
 from aioneffos.framework.websocket import NOT_AN_UPGRADE
-from tests.framework.conftest import RawConnect
-from tests.framework.peers import Inbox
-
-Serve = Callable[..., Awaitable[str]]
+from support.serving import RawConnect, Serve
+from support.waiting import Inbox
 
 
 def _http(url: str) -> str:

@@ -8,7 +8,7 @@ import pytest
 
 from aioneffos.framework.outbox import Outbox
 from aioneffos.framework.protocol import Frame
-from tests.framework.peers import wait_for
+from support.waiting import wait_for
 
 
 class FakeSink:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -11,8 +10,8 @@ from yarl import URL
 
 from aioneffos.framework import dial
 from support import readme
+from support.serving import Serve
 
-Serve = Callable[..., Awaitable[str]]
 TOKEN = "readme-admin-token-0123456789"
 
 

@@ -15,8 +15,8 @@ from aioneffos.framework import (
     WriteClosedError,
     dial,
 )
-from tests.framework.conftest import AppServer
-from tests.framework.peers import Inbox
+from support.serving import AppServer
+from support.waiting import Inbox
 
 GUARD = 30.0  # seconds: only so that a hang fails the test instead of stalling the suite
 

@@ -7,8 +7,8 @@ reply; a broadcast or emit made by the handler before it answers must therefore 
 from __future__ import annotations
 
 from aioneffos.framework import Message, NSConn, Reply, Server
-from tests.framework.conftest import RawConnect
-from tests.framework.peers import TIMEOUT
+from support.serving import RawConnect
+from support.waiting import TIMEOUT
 
 
 async def broadcast_then_reply(ns: NSConn, msg: Message) -> Reply:

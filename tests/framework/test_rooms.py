@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import pytest
 
 from aioneffos.framework import Message, NSConn, RemoteError, Room, Server, WriteClosedError
-from tests.framework.conftest import Dial, RawConnect
-from tests.framework.peers import Inbox
-
-Serve = Callable[..., Awaitable[str]]
+from support.serving import Dial, RawConnect, Serve
+from support.waiting import Inbox
 
 
 def relay_to_room(ns: NSConn, msg: Message) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp import web
@@ -21,10 +20,8 @@ from aioneffos.framework import (
     Server,
     WriteClosedError,
 )
-from tests.framework.conftest import Dial, RawConnect
-from tests.framework.peers import Inbox, wait_for
-
-Serve = Callable[..., Awaitable[str]]
+from support.serving import Dial, RawConnect, Serve
+from support.waiting import Inbox, wait_for
 
 
 async def echo(ns: NSConn, msg: Message) -> bytes:

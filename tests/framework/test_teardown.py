@@ -20,10 +20,10 @@ from aiohttp import web
 
 from aioneffos.framework import Conn, Message, NSConn, Server, WriteClosedError, dial, get_request
 from aioneffos.framework.protocol import Frame
-from tests.framework.conftest import SMALL_BUFFER, AppServer, Dial, RawConnect
-from tests.framework.peers import TIMEOUT, Inbox, RawPeer, wait_for
+from support.peers import RawPeer
+from support.serving import SMALL_BUFFER, AppServer, Dial, RawConnect, Serve
+from support.waiting import TIMEOUT, Inbox, wait_for
 
-Serve = Callable[..., Awaitable[str]]
 CLOSE_TIMEOUT = 0.5
 
 

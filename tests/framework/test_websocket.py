@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import inspect
 
 import aiohttp
 import pytest
 from aiohttp import web
 
 from aioneffos.framework import SERVER_KEY, Conn, Server, get_request, handler, setup
-from tests.framework.conftest import Dial, RawConnect
-from tests.framework.peers import Inbox
-
-Serve = Callable[..., Awaitable[str]]
+from support.serving import Dial, RawConnect, Serve
+from support.waiting import Inbox
 
 
 def _http(url: str) -> str:
@@ -123,3 +121,19 @@ async def test_setup_stores_server_under_app_key() -> None:
     app = web.Application()
     setup(app, server)
     assert app[SERVER_KEY] is server
+
+
+async def test_server_sink_finds_the_aiohttp_internals_it_relies_on(serve: Serve, raw: RawConnect) -> None:
+    # The server writes pre-framed bytes to the transport and, when it is full, waits the way
+    # aiohttp's own writer does: BaseProtocol.writing_paused and BaseProtocol._drain_helper()
+    # are private. This fails loudly (here, not in a slow-consumer test) if a release drops them.
+    seen = Inbox()
+
+    def on_connect(conn: Conn) -> None:
+        protocol = get_request(conn).protocol
+        seen.put((type(protocol.writing_paused), inspect.iscoroutinefunction(protocol._drain_helper)))
+
+    url = await serve(Server({"default": {}}, on_connect=on_connect))
+    await raw(url)
+
+    assert await seen.get() == (bool, True)

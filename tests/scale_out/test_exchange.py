@@ -33,11 +33,10 @@ from aioneffos.framework.scaleout import BusExchange, Link, LinkSettings, NATSEx
 from aioneffos.framework.scaleout.envelope import Envelope, EnvelopeKind, encode
 from aioneffos.framework.scaleout.nats import NATSLink
 from aioneffos.framework.scaleout.redis import RedisLink
+from support.serving import Serve
 from tests.scale_out.processes import WAIT_TIMEOUT, Broker
 
 pytestmark = pytest.mark.broker
-
-Serve = Callable[..., Awaitable[str]]
 
 
 @attrs.define(eq=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -11,12 +10,12 @@ from aiohttp import web
 from yarl import URL
 
 from aioneffos.framework import Server, admin, health
+from support.serving import Serve
 from tests.scale_out.processes import WAIT_TIMEOUT, Broker
 from tests.scale_out.test_exchange import make_exchange
 
 pytestmark = pytest.mark.broker
 
-Serve = Callable[..., Awaitable[str]]
 UNHEALTHY = {"status": "not ready", "reasons": ["the exchange is not healthy (its broker is unreachable)"]}
 
 

@@ -15,8 +15,7 @@ from aioneffos.framework import PayloadTooLargeError
 from aioneffos.framework.exchange import ExchangeHealth
 from aioneffos.framework.scaleout import MemoryBroker
 from aioneffos.framework.scaleout.link import BusSession, LinkSettings, redacted_url
-
-TIMEOUT = 5.0
+from support.waiting import TIMEOUT
 
 
 async def wait(awaitable: Awaitable[Any]) -> Any:

@@ -33,9 +33,8 @@ from aioneffos.framework import (
 )
 from aioneffos.framework.scaleout import BusExchange, MemoryBroker
 from aioneffos.framework.scaleout.envelope import Envelope, EnvelopeKind, encode
-
-TIMEOUT = 5.0
-Serve = Callable[..., Awaitable[str]]
+from support.serving import Serve
+from support.waiting import TIMEOUT
 
 
 async def wait(awaitable: Awaitable[Any]) -> Any:

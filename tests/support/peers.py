@@ -1,4 +1,4 @@
-"""Helpers of the framework suite: a raw websocket peer, an inbox for handler calls, timeouts.
+"""A raw websocket peer for frame-level tests.
 
 `RawPeer` speaks frames directly (aiohttp's ``ws_connect``), so a test can send any
 bytes and assert the exact bytes that come back.
@@ -7,14 +7,11 @@ bytes and assert the exact bytes that come back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import Any
 
 import aiohttp
 from aiohttp import WSMsgType
 
-TIMEOUT = 5.0
-"""Seconds any single wait in this suite may take before the test fails."""
+from support.waiting import TIMEOUT
 
 Frame = str | bytes
 """A received data frame: ``str`` for text, ``bytes`` for binary."""
@@ -107,29 +104,3 @@ class RawPeer:
     async def close(self) -> None:
         """Close the socket."""
         await self.ws.close()
-
-
-async def wait_for(future: Awaitable[Any], timeout: float = TIMEOUT) -> Any:
-    """Await *future* under the suite's timeout."""
-    async with asyncio.timeout(timeout):
-        return await future
-
-
-class Inbox:
-    """Collects messages from handlers; tests await them under a timeout."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
-
-    def put(self, item: Any) -> None:
-        """Record *item*."""
-        self.queue.put_nowait(item)
-
-    async def get(self, timeout: float = TIMEOUT) -> Any:
-        """Give the next recorded item."""
-        async with asyncio.timeout(timeout):
-            return await self.queue.get()
-
-    def empty(self) -> bool:
-        """Tell whether nothing is waiting."""
-        return self.queue.empty()
