@@ -41,6 +41,7 @@ from .exchange import ClusterCount, Exchange, ExchangeHealth, Exclusion, LocalEx
 from .message import Message, Reply
 from .ns_conn import NSConn
 from .options import Options
+from .presence import Member, Presence, PresenceEvent, PresenceListener, Roster, Seat
 from .room import Room
 from .server import Server, get_server
 from .store import Store
@@ -76,6 +77,7 @@ __all__ = [
     "InvalidPayloadError",
     "LocalExchange",
     "LocalNode",
+    "Member",
     "Message",
     "NSConn",
     "Namespaces",
@@ -83,11 +85,16 @@ __all__ = [
     "NoRecipientError",
     "Options",
     "PayloadTooLargeError",
+    "Presence",
+    "PresenceEvent",
+    "PresenceListener",
     "ReconnectingError",
     "Refused",
     "RemoteError",
     "Reply",
     "Room",
+    "Roster",
+    "Seat",
     "Server",
     "ServerClosedError",
     "Store",

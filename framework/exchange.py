@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 import attrs
 
 from .message import Message
+from .presence import LocalRoster, PresenceEvent, Roster
 
 
 class ExchangeHealth(StrEnum):
@@ -147,6 +148,11 @@ class LocalNode(Protocol):
         """Close this node's connections with id *conn_id*; give how many."""
         ...
 
+    @property
+    def roster(self) -> LocalRoster:
+        """This node's presence: its seats, its listeners, room changes by connection id."""
+        ...
+
 
 class Exchange(Protocol):
     """Carries what crosses nodes; the server calls it, handlers never do."""
@@ -193,6 +199,22 @@ class Exchange(Protocol):
 
     async def count_connections(self) -> ClusterCount:
         """Count the live connections of the whole cluster, this node's included, within a short bound."""
+        ...
+
+    def member_changed(self, event: PresenceEvent) -> None:
+        """Forward a presence change of this node's connections to the other nodes."""
+        ...
+
+    async def roster(self, namespace: str) -> Roster:
+        """Give the other nodes' connections to *namespace*, as this node knows them (waiting
+        a short bound for a roster being fetched again)."""
+        ...
+
+    async def change_room(
+        self, conn_id: str, namespace: str, room: str, *, join: bool, timeout: float
+    ) -> int:
+        """Make the other nodes' connections with id *conn_id* in *namespace* join (or leave)
+        *room*; give how many did. Raise a connection's refusal, or `AskTimeoutError`."""
         ...
 
     @property
@@ -255,6 +277,19 @@ class LocalExchange:
     async def count_connections(self) -> ClusterCount:
         """Count this process's connections (never stale)."""
         return ClusterCount(self._local().total_connections)
+
+    def member_changed(self, event: PresenceEvent) -> None:
+        """No other node to tell."""
+
+    async def roster(self, namespace: str) -> Roster:
+        """No other node: an empty roster."""
+        return Roster()
+
+    async def change_room(
+        self, conn_id: str, namespace: str, room: str, *, join: bool, timeout: float
+    ) -> int:
+        """No other node: none."""
+        return 0
 
     @property
     def healthy(self) -> bool:

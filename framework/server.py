@@ -35,6 +35,7 @@ from .ns_conn import NSConn
 from .options import Options
 from .outbox import FrameSink
 from .pending import PendingReply
+from .presence import LocalRoster, Presence, PresenceListener
 from .protocol import ACK_REQUEST, Frame, Tokens, encode, encode_fields, encode_native
 from .room import Room
 
@@ -100,6 +101,13 @@ class Server:
         self.exchange: Exchange = exchange if exchange is not None else LocalExchange()
         self.node_id = uuid.uuid4().hex
         """This server's id within a cluster."""
+        self.roster = LocalRoster(
+            self.node_id,
+            lambda: self._conns,
+            lambda conn_id: self._by_id.get(conn_id, ()),
+            lambda: self.exchange,
+        )
+        """This node's part of cluster presence (see `presence`)."""
         self._tables = ev.compile_namespaces(conn_handler)
         self._native_only = ev.is_native_only(self._tables)
         self._serials = itertools.count(1)
@@ -414,15 +422,16 @@ class Server:
             members = self._members[ns_conn.namespace] = {}
             self.exchange.subscribe(Target.of_namespace(ns_conn.namespace))
         members[ns_conn] = None
+        self.roster.changed("join", ns_conn.conn, ns_conn.namespace)
 
     def namespace_disconnected(self, ns_conn: NSConn) -> None:
         """Drop *ns_conn* from the delivery index."""
         members = self._members.get(ns_conn.namespace)
-        if members is not None:
-            members.pop(ns_conn, None)
+        if members is not None and members.pop(ns_conn, 0) is None:
             if not members:
                 del self._members[ns_conn.namespace]
                 self.exchange.unsubscribe(Target.of_namespace(ns_conn.namespace))
+            self.roster.changed("leave", ns_conn.conn, ns_conn.namespace)
 
     def room_joined(self, ns_conn: NSConn, room: str) -> None:
         """Index *ns_conn* as a member of *room*."""
@@ -431,16 +440,17 @@ class Server:
             members = self._rooms[(ns_conn.namespace, room)] = {}
             self.exchange.subscribe(Target.of_room(ns_conn.namespace, room))
         members[ns_conn] = None
+        self.roster.changed("join", ns_conn.conn, ns_conn.namespace, room)
 
     def room_left(self, ns_conn: NSConn, room: str) -> None:
         """Drop *ns_conn* from *room*'s members."""
         key = (ns_conn.namespace, room)
         members = self._rooms.get(key)
-        if members is not None:
-            members.pop(ns_conn, None)
+        if members is not None and members.pop(ns_conn, 0) is None:
             if not members:
                 del self._rooms[key]
                 self.exchange.unsubscribe(Target.of_room(ns_conn.namespace, room))
+            self.roster.changed("leave", ns_conn.conn, ns_conn.namespace, room)
 
     # -- delivery -------------------------------------------------------------
 
@@ -576,6 +586,41 @@ class Server:
         ``.age``, ``.missing``); it never waits longer than the exchange's ``count_timeout``.
         """
         return await self.exchange.count_connections()
+
+    async def presence(self, namespace: str, room: str | None = None) -> Presence:
+        """Give the connections to *namespace* (or to its *room*) on every node, with their node
+        and per-room counts, from what this node knows (`Presence.stale` when that may be late)."""
+        remote = await self.exchange.roster(namespace)
+        return Presence.of(namespace, room, [*self.roster.seats(), *remote.seats], stale=remote.stale)
+
+    def add_presence_listener(self, listener: PresenceListener) -> None:
+        """Tell *listener* every join and leave of a namespace or room, on every node (`PresenceEvent`)."""
+        self.roster.add_listener(listener)
+
+    async def join_room(
+        self, conn_id: str, namespace: str, room: str, *, timeout: float | None = None
+    ) -> int:
+        """Make the connections with id *conn_id* in *namespace* join *room*, on whichever node they
+        are; give how many. Raise `NoRecipientError` when there is none, or a connection's refusal."""
+        return await self._change_room(conn_id, namespace, room, True, timeout)
+
+    async def leave_room(
+        self, conn_id: str, namespace: str, room: str, *, timeout: float | None = None
+    ) -> int:
+        """Make the connections with id *conn_id* in *namespace* leave *room*, on whichever node they
+        are; give how many were in it (0 is no error)."""
+        return await self._change_room(conn_id, namespace, room, False, timeout)
+
+    async def _change_room(
+        self, conn_id: str, namespace: str, room: str, join: bool, timeout: float | None
+    ) -> int:
+        seconds = self.options.ask_timeout if timeout is None else timeout
+        change = self.roster.join_local if join else self.roster.leave_local
+        local = await change(conn_id, namespace, room, seconds)
+        remote = await self.exchange.change_room(conn_id, namespace, room, join=join, timeout=seconds)
+        if join and not local + remote:
+            raise NoRecipientError(f"no connection {conn_id!r} in namespace {namespace!r} on any node")
+        return local + remote
 
 
 def get_server(conn: Conn) -> Server:

@@ -35,10 +35,13 @@ from ..errors import (
 )
 from ..exchange import ClusterCount, ExchangeHealth, Exclusion, LocalNode, Target
 from ..message import Message
+from ..presence import PresenceEvent, Roster
 from . import envelope
 from .envelope import Envelope, EnvelopeKind
 from .gathers import AskGather, CountGather
-from .link import BusSession, HealthListener, Link, LinkSettings
+from .link import HealthListener, Link, LinkSettings
+from .presence import PRESENCE_KINDS, BusPresence
+from .session import BusSession
 
 logger = logging.getLogger("aioneffos.exchange")
 
@@ -122,6 +125,17 @@ class BusExchange:
         self._own_publish = b"\x00"  # never a prefix before start(): version 0 does not exist
         self.received = 0
         """Broadcasts and closes received from other nodes."""
+        self._roster = BusPresence(
+            lambda: self._node,
+            self.channels,
+            self._send,
+            self._local,
+            lambda: str(next(self._tokens)),
+            self._spawn,
+            self._session,
+            count_timeout=count_timeout,
+            retry_after=2 * beat_interval,
+        )
 
     def _new_link(self) -> Link:
         settings = LinkSettings(
@@ -248,7 +262,7 @@ class BusExchange:
             task.cancel()
 
     def _presence(self, kind: str) -> Envelope:
-        return Envelope(kind, self._node, count=self._local().total_connections)
+        return Envelope(kind, self._node, count=self._local().total_connections, roster=self._roster.version)
 
     def _on_up(self) -> None:
         # Nobody could be heard while the link was down: every known node gets a full
@@ -287,12 +301,13 @@ class BusExchange:
         """Publish *msg* once for the other nodes; raise `PayloadTooLargeError` when it is too large."""
         channel = self.channels.name(Target.of_message(msg))
         data = envelope.encode(Envelope(EnvelopeKind.PUBLISH, self._node, msg, exclusion))
-        self._session.send(channel, data)
+        self._session.send(channel, data, wanted=lambda: self._roster.reach(msg))
 
     def close_connection(self, conn_id: str, code: int, reason: str) -> None:
         """Publish a forced close of id *conn_id* for the other nodes."""
         env = Envelope(EnvelopeKind.CLOSE, self._node, Message(to=conn_id), code=code, reason=reason)
-        self._session.send(self.channels.name(Target.of_conn(conn_id)), envelope.encode(env))
+        channel = self.channels.name(Target.of_conn(conn_id))
+        self._session.send(channel, envelope.encode(env), wanted=lambda: self._roster.knows(conn_id))
 
     async def ask(self, msg: Message, exclusion: Exclusion, timeout: float) -> Message:
         """Ask the matching connections of every node; give the first reply.
@@ -365,6 +380,23 @@ class BusExchange:
         age = now - min((self._peers[node][1] for node in missing), default=now)
         return ClusterCount(total, stale=bool(missing), age=age, missing=tuple(missing))
 
+    # -- presence (scaleout.presence) ------------------------------------------------
+
+    def member_changed(self, event: PresenceEvent) -> None:
+        """Publish a change of this node's roster for the other nodes."""
+        self._roster.member_changed(event)
+
+    async def roster(self, namespace: str) -> Roster:
+        """Give the other nodes' connections to *namespace* (see `BusPresence.roster`)."""
+        return await self._roster.roster(namespace)
+
+    async def change_room(
+        self, conn_id: str, namespace: str, room: str, *, join: bool, timeout: float
+    ) -> int:
+        """Make the other nodes' connections with id *conn_id* join or leave *room* (see
+        `BusPresence.change_room`)."""
+        return await self._roster.change_room(conn_id, namespace, room, join=join, timeout=timeout)
+
     # -- receiving ------------------------------------------------------------------
 
     def _on_envelope(self, data: bytes) -> None:
@@ -401,6 +433,8 @@ class BusExchange:
         elif kind == EnvelopeKind.ASK:
             self._spawn(self._answer_ask(env))
         elif kind in (EnvelopeKind.REPLY, EnvelopeKind.NONE):
+            if self._roster.answered(env):
+                return
             gather = self._asks.get(env.token) if env.asker == self._node else None
             if gather is not None:
                 if kind == EnvelopeKind.REPLY:
@@ -421,6 +455,8 @@ class BusExchange:
             self._send(self.channels.node(env.origin), answer)
         elif kind in (EnvelopeKind.COUNT, EnvelopeKind.HELLO, EnvelopeKind.BEAT):
             self._seen_peer(env.origin, env.count)
+            if kind != EnvelopeKind.COUNT:
+                self._roster.seen(env.origin, env.roster)
             counting = (
                 self._counts.get(env.token)
                 if kind == EnvelopeKind.COUNT and env.asker == self._node
@@ -432,6 +468,8 @@ class BusExchange:
                 self._send(self.channels.node(env.origin), self._presence(EnvelopeKind.BEAT))
         elif kind == EnvelopeKind.BYE:
             self._forget_peer(env.origin, "left")
+        elif kind in PRESENCE_KINDS:
+            self._roster.receive(env)
         else:
             logger.debug("node %s: skipped unknown bus message kind %r", self._node, kind)
 
@@ -478,6 +516,7 @@ class BusExchange:
             self._peers_changed.notify_all()
 
     def _forget_peer(self, node: str, why: str) -> None:
+        self._roster.forget(node)
         if self._peers.pop(node, None) is not None:
             logger.info(
                 "node %s: node %s %s; the cluster now has %d node(s)",

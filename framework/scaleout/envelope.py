@@ -11,10 +11,10 @@ node (required), ``t`` token and ``q`` asking node (asks, replies and counts cor
 ``(q, t)``), ``ns`` namespace, ``r`` room, ``e`` event, ``to`` target connection id,
 ``xk`` excluded connection key, ``xi`` excluded connection id, ``bin`` binary body,
 ``err`` error text, ``n`` a connection count, ``code``/``why`` a close code and reason,
-``ttl`` the milliseconds an ask may take. Unknown keys are ignored, so version 1 can
-grow; a new major layout gets a new version byte, and `decode` refuses what it does
-not know with `IncompatibleEnvelopeError`, which the receiver logs and skips
-(docs/protocol.md#bus-versions).
+``ttl`` the milliseconds an ask may take, ``rv`` the sending node's roster version.
+Unknown keys are ignored, so version 1 can grow; a new major layout gets a new version
+byte, and `decode` refuses what it does not know with `IncompatibleEnvelopeError`, which
+the receiver logs and skips (docs/protocol.md#bus-versions).
 """
 
 from __future__ import annotations
@@ -58,6 +58,16 @@ class EnvelopeKind:
     """A node is alive and has ``n`` connections."""
     BYE = "bye"
     """A node leaves the bus."""
+    MEMBER = "member"
+    """A connection joined or left a namespace or room (JSON body); ``rv`` is the new roster version."""
+    ROSTER_REQUEST = "roster?"
+    """Send your roster (a snapshot) to the asking node, with token ``t``."""
+    ROSTER = "roster"
+    """One part of a node's roster at version ``rv`` (JSON body), answering ``roster?`` ``t``."""
+    ROOM_JOIN = "room+"
+    """Make the local connections with id ``to`` in ``ns`` join room ``r``; answer REPLY (``n``) or NONE."""
+    ROOM_LEAVE = "room-"
+    """Make the local connections with id ``to`` in ``ns`` leave room ``r``; answer REPLY (``n``) or NONE."""
 
 
 class IncompatibleEnvelopeError(ValueError):
@@ -85,6 +95,8 @@ class Envelope:
     code: int = 0
     reason: str = ""
     ttl_ms: int = 0
+    roster: int = 0
+    """The sending node's roster version (``hello``, ``beat``, ``member``, ``roster``)."""
 
 
 def encode(env: Envelope) -> bytes:
@@ -119,6 +131,8 @@ def encode(env: Envelope) -> bytes:
         head["why"] = env.reason
     if env.ttl_ms:
         head["ttl"] = env.ttl_ms
+    if env.roster:
+        head["rv"] = env.roster
     header = json.dumps(head, separators=(",", ":")).encode()
     return b"".join((_VERSION_BYTE, header, b"\n", msg.body))
 
@@ -186,6 +200,7 @@ def decode(data: bytes) -> Envelope:
         _number(head, "code"),
         _text(head, "why"),
         _number(head, "ttl"),
+        _number(head, "rv"),
     )
 
 

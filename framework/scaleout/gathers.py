@@ -94,3 +94,24 @@ class CountGather:
             finished = self.peers <= self.answers.keys()
         if finished:
             self.done.set()
+
+
+class RoomGather:
+    """The answers to one room change by connection id: every expected node answers, with a count."""
+
+    def __init__(self, done: asyncio.Event, expected: Collection[str]) -> None:
+        self.done = done
+        self.expected = set(expected)
+        self.answered: set[str] = set()
+        self.count = 0
+        self.error: str | None = None
+
+    def answer(self, node: str, count: int, error: str | None) -> None:
+        """*node* changed *count* connections, or refused with *error*."""
+        self.answered.add(node)
+        self.count += count
+        if error is not None and self.error is None:
+            self.error = error
+            self.done.set()
+        if self.expected <= self.answered:
+            self.done.set()

@@ -13,6 +13,7 @@ from aioneffos.framework import (
     LocalExchange,
     Message,
     NSConn,
+    PresenceEvent,
     Server,
     handler,
     setup,
@@ -110,6 +111,18 @@ def make_server(exchange: Exchange) -> Server:
         count = await server.cluster_total_connections()
         return f"{count} (stale)" if count.stale else str(count)
 
+    async def who(_: NSConn, msg: Message) -> dict[str, Any]:
+        """Give who is connected, on every node: the namespace, or the room named by the body,
+        with per-room counts (``stale`` when this node may not know the latest)."""
+        presence = await server.presence(NAMESPACE, msg.text or None)
+        members = [{"id": member.id, "node": member.node} for member in presence]
+        return {"members": members, "rooms": dict(presence.rooms), "stale": presence.stale}
+
+    async def invite(_: NSConn, msg: Message) -> str:
+        """Make the connection ``{"id": ..., "room": ...}`` join that room, wherever it is."""
+        data = msg.json()
+        return str(await server.join_room(data["id"], NAMESPACE, data["room"]))
+
     @emits("system", BrokerState, summary="Pushed when this node loses or regains its broker.")
     def health(_: NSConn, __: Message) -> str:
         """Tell whether this node reaches the others (``up``, or ``degraded`` while its bus
@@ -125,6 +138,8 @@ def make_server(exchange: Exchange) -> Server:
         "kick": kick,
         "online": online,
         "health": health,
+        "who": who,
+        "invite": invite,
     }
     server = Server({NAMESPACE: events}, exchange=exchange)
 
@@ -132,8 +147,14 @@ def make_server(exchange: Exchange) -> Server:
         # Local delivery only: these clients learn that other nodes are (un)reachable.
         server.deliver(Message(NAMESPACE, "system", _json({"broker": "up" if up else "down"})))
 
+    def tell_presence(event: PresenceEvent) -> None:
+        # Every node hears every change once: its own clients learn it from it.
+        data = {"kind": event.kind, "id": event.member.id, "node": event.member.node, "room": event.room}
+        server.deliver(Message(NAMESPACE, "presence", _json(data)))
+
     if isinstance(exchange, BusExchange):
         exchange.add_health_listener(tell_health)
+    server.add_presence_listener(tell_presence)
     return server
 
 

@@ -1,7 +1,8 @@
 """A terminal chat client for the scale-out sample: ``python -m samples.scale_out.client --url ws://127.0.0.1:8081/ws``.
 
 Type text to chat with everyone; commands: ``/join room``, ``/say room text``,
-``/whisper id text``, ``/poke id``, ``/kick id``, ``/online``, ``/health``, ``/quit``.
+``/whisper id text``, ``/poke id``, ``/kick id``, ``/online``, ``/health``, ``/who [room]``,
+``/invite id room``, ``/quit``. Who joins and leaves, on any node, is shown as it happens.
 """
 
 from __future__ import annotations
@@ -42,6 +43,14 @@ def _handlers() -> dict[str, Handler]:
     def system(_: NSConn, msg: Message) -> None:
         _show(f"* broker link {msg.json()['broker']}")
 
+    def presence(ns: NSConn, msg: Message) -> None:
+        data = msg.json()
+        if data["id"] == ns.conn.id:
+            return  # our own joins and leaves
+        where = f"room {data['room']}" if data["room"] else "the chat"
+        did = "joined" if data["kind"] == "join" else "left"
+        _show(f"* {data['id']} {did} {where} (node {data['node'][:8]})")
+
     def poke(ns: NSConn, _: Message) -> str:
         return f"pong from {ns.conn.id}"
 
@@ -58,6 +67,7 @@ def _handlers() -> dict[str, Handler]:
         "say": say,
         "whisper": whisper,
         "system": system,
+        "presence": presence,
         "poke": poke,
         ON_NAMESPACE_CONNECTED: connected,
         ON_NAMESPACE_DISCONNECT: disconnected,
@@ -84,6 +94,14 @@ async def _run_command(ns: NSConn, line: str) -> None:
         _show(f"* {arg} answered: {(await ns.ask('poke', arg)).text}")
     elif command == "/kick":
         await ns.ask("kick", arg)
+    elif command == "/who":
+        who = (await ns.ask("who", arg)).json()
+        members = ", ".join(f"{m['id']} (node {m['node'][:8]})" for m in who["members"]) or "nobody"
+        rooms = ", ".join(f"{room}: {count}" for room, count in who["rooms"].items())
+        _show(f"* {arg or 'chat'}: {members}" + (f"; rooms {rooms}" if rooms and not arg else ""))
+    elif command == "/invite":
+        await ns.ask("invite", {"id": arg, "room": text})
+        _show(f"* {arg} is in room {text}")
     elif command in ("/online", "/health"):
         _show(f"* {command[1:]}: {(await ns.ask(command[1:])).text}")
     else:

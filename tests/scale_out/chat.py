@@ -11,7 +11,7 @@ from aioneffos.framework import Conn, Message, NSConn, dial
 from tests.scale_out.processes import WAIT_TIMEOUT
 
 NAMESPACE = "chat"
-EVENTS = ("chat", "say", "whisper", "system")
+EVENTS = ("chat", "say", "whisper", "system", "presence")
 
 
 class ChatClient:
@@ -19,13 +19,15 @@ class ChatClient:
 
     def __init__(self) -> None:
         self.inbox: defaultdict[str, asyncio.Queue[Message]] = defaultdict(asyncio.Queue)
+        self.presence_seen: list[dict[str, str]] = []
+        """The presence events taken from the inbox so far (by `presence`)."""
         self.conn: Conn
         self.ns: NSConn
 
     @classmethod
-    async def open(cls, url: str, **options: Any) -> ChatClient:
-        """Dial *url* (with `dial` *options*), connect to ``chat`` and say hello (answered once
-        the node's subscriptions are live)."""
+    async def open(cls, url: str, *, hello: bool = True, **options: Any) -> ChatClient:
+        """Dial *url* (with `dial` *options*), connect to ``chat`` and, with *hello*, say hello
+        (answered once the node's subscriptions are live)."""
         client = cls()
 
         def record(_: NSConn, msg: Message) -> None:
@@ -38,8 +40,9 @@ class ChatClient:
         handlers["poke"] = poke
         client.conn = await dial(url, {NAMESPACE: handlers}, **options)
         client.ns = await client.conn.connect(NAMESPACE)
-        hello = (await client.ns.ask("hello")).json()
-        assert (hello["id"], hello["synced"]) == (client.id, True)
+        if hello:
+            answer = (await client.ns.ask("hello")).json()
+            assert (answer["id"], answer["synced"]) == (client.id, True)
         return client
 
     @property
@@ -59,6 +62,15 @@ class ChatClient:
     async def ask_text(self, event: str, body: str = "") -> str:
         """Ask *event* and give the reply's text."""
         return (await self.ns.ask(event, body)).text
+
+    async def presence(self, kind: str, conn_id: str, room: str = "") -> dict[str, str]:
+        """Wait for a presence event of *kind* for *conn_id* (in *room*), received now or earlier;
+        give it."""
+        while True:
+            for got in self.presence_seen:
+                if (got["kind"], got["id"], got["room"]) == (kind, conn_id, room):
+                    return got
+            self.presence_seen.append(await self.next_json("presence"))
 
     def pending(self, event: str) -> int:
         """Count the *event* messages received and not yet taken."""

@@ -28,10 +28,12 @@ async def test_client_takes_url_and_runs_commands(local_node: Node, start_module
     client = await start_module("samples.scale_out.client", "--url", local_node.ws_url)
 
     async with asyncio.timeout(WAIT_TIMEOUT):
-        out, err = await client.communicate(b"/online\n/health\n/quit\n")
+        out, err = await client.communicate(b"/online\n/health\n/join lobby\n/who\n/quit\n")
 
     assert client.returncode == 0, err.decode()
     lines = out.decode().splitlines()
     assert lines[0].startswith("* you are ")
     assert lines[0].endswith(f" on node {local_node.node_id[:8]} (type /quit to leave)")
-    assert lines[1:] == ["* online: 1", "* health: up"]
+    me = lines[0].removeprefix("* you are ").split(" ")[0]
+    who = f"* chat: {me} (node {local_node.node_id[:8]}); rooms lobby: 1"
+    assert lines[1:] == ["* online: 1", "* health: up", "* joined lobby", who]

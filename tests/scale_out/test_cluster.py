@@ -205,3 +205,24 @@ async def broker_connections(broker: Broker) -> dict[str, list[str]]:
             _, node_id, *role = name.split(":")
             found.setdefault(node_id, []).append(role[0] if role else "")
     return {node: sorted(roles) for node, roles in found.items()}
+
+
+async def test_presence_says_who_is_on_which_node_and_invites_a_connection_on_another_node(
+    start_nodes: StartNodes, chat: OpenChat
+) -> None:
+    a, b, c = await start_nodes(3)
+    alice, bob, carol = await chat(a), await chat(b), await chat(c)
+    await alice.presence("join", carol.id)  # node a has heard of everyone (in order of joins)
+    await bob.join("lobby")
+    await alice.presence("join", bob.id, "lobby")
+
+    who = json.loads((await alice.ns.ask("who")).text)
+    invited = (await alice.ns.ask("invite", json.dumps({"id": carol.id, "room": "vip"}))).text
+    await alice.presence("join", carol.id, "vip")
+    vip = json.loads((await bob.ns.ask("who", "vip")).text)
+
+    members = {(m["id"], m["node"]) for m in who["members"]}
+    assert members == {(alice.id, a.node_id), (bob.id, b.node_id), (carol.id, c.node_id)}
+    assert (who["rooms"], who["stale"]) == ({"lobby": 1}, False)
+    assert (invited, carol.ns.room("vip") is not None) == ("1", True)
+    assert (vip["members"], vip["rooms"]) == ([{"id": carol.id, "node": c.node_id}], {"vip": 1})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 
 import pytest
 
@@ -78,16 +79,25 @@ async def test_broker_killed_mid_traffic_local_goes_on_and_cluster_resumes_after
         # The count answers at once from what the node knows, and says it is not current.
         assert (await alice.ns.ask("online")).text == "4 (stale)"
 
+        # Meanwhile a user arrives on node b and Dave leaves node c: the other nodes cannot hear it.
+        erin = await ChatClient.open(b.ws_url, hello=False)
+        await dave.ns.disconnect()
         await broker.start()
-        assert [await client.next_json("system") for client in (alice, bob, dave)] == [{"broker": "up"}] * 3
+        assert [await client.next_json("system") for client in (alice, bob)] == [{"broker": "up"}] * 2
     finally:
         await traffic.stop()
     assert (await alice.ns.ask("health")).text == "up"
+    # Presence is repaired once the broker is back: node a learns both changes.
+    await alice.presence("join", erin.id)
+    await alice.presence("leave", dave.id)
+    who = json.loads((await alice.ns.ask("who")).text)
+    assert sorted(m["id"] for m in who["members"]) == sorted([alice.id, carol.id, bob.id, erin.id])
 
     alice.ns.emit("chat", "after restart")
 
     assert all(text.startswith("t") for text in await drain_until(bob, "after restart"))
-    assert all(text.startswith("t") for text in await drain_until(dave, "after restart"))
+    assert all(text.startswith("t") for text in await drain_until(erin, "after restart"))
+    await erin.conn.close()
     assert [node.proc.pid for node in (a, b, c) if node.proc is not None] == pids
     assert all(node.proc is not None and node.proc.returncode is None for node in (a, b, c))
 
@@ -97,7 +107,9 @@ async def test_a_node_killed_with_sigkill_is_forgotten_and_counted_as_stale_unti
 ) -> None:
     a, b, c = await start_nodes(3)
     alice, bob = await chat(a), await chat(b)
-    await chat(c)
+    carol = await chat(c)
+    await carol.join("lobby")
+    await alice.presence("join", carol.id, "lobby")
     assert await alice.ask_text("online") == "3"
 
     await c.kill()
@@ -110,5 +122,33 @@ async def test_a_node_killed_with_sigkill_is_forgotten_and_counted_as_stale_unti
     # once they have, the count is current again (which of the two came first is timing).
     assert right_after in ("3 (stale)", "2")
     assert await alice.ask_text("online") == "2"
+    # Presence forgets the dead node's connections: the others are told, and lists omit them.
+    await alice.presence("leave", carol.id, "lobby")
+    await alice.presence("leave", carol.id)
+    who = json.loads(await alice.ask_text("who"))
+    assert sorted(m["id"] for m in who["members"]) == sorted([alice.id, bob.id])
     alice.ns.emit("chat", "still here")
     assert (await bob.next_json("chat"))["text"] == "still here"
+
+
+async def test_while_the_broker_is_down_a_node_counts_only_what_other_nodes_missed(
+    start_nodes: StartNodes, chat: OpenChat, broker: Broker
+) -> None:
+    a, b = await start_nodes(2)
+    alice, carol, bob = await chat(a), await chat(a), await chat(b)
+    await alice.presence("join", bob.id)  # node a knows Bob is on node b
+
+    await broker.kill()
+    assert await alice.next_json("system") == {"broker": "down"}
+    for i in range(3):
+        alice.ns.emit("whisper", {"to": carol.id, "text": f"same node {i}"})
+    for i in range(2):
+        alice.ns.emit("whisper", {"to": bob.id, "text": f"lost {i}"})
+    assert [(await carol.next_json("whisper"))["text"] for _ in range(3)] == [
+        f"same node {i}" for i in range(3)
+    ]
+    assert await alice.ask_text("health") == "down"  # handled after the whispers
+    mark = a.out.mark()
+    await broker.start()
+
+    await a.out.wait_for(r"link RESTORED after [\d.]+s \(2 messages dropped meanwhile\)", after=mark)

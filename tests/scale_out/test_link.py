@@ -14,7 +14,8 @@ import pytest
 from aioneffos.framework import PayloadTooLargeError
 from aioneffos.framework.exchange import ExchangeHealth
 from aioneffos.framework.scaleout import MemoryBroker
-from aioneffos.framework.scaleout.link import BusSession, LinkSettings, redacted_url
+from aioneffos.framework.scaleout.link import LinkSettings, redacted_url
+from aioneffos.framework.scaleout.session import BusSession
 from support.waiting import TIMEOUT
 
 

@@ -12,159 +12,39 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import attrs
 import pytest
-from aiohttp import web
 
 from aioneffos.framework import (
     AskTimeoutError,
-    Conn,
     Message,
     NoRecipientError,
     NSConn,
     RemoteError,
     Server,
     Target,
-    dial,
 )
-from aioneffos.framework.scaleout import BusExchange, MemoryBroker
+from aioneffos.framework.scaleout import MemoryBroker
 from aioneffos.framework.scaleout.envelope import Envelope, EnvelopeKind, encode
-from support.serving import Serve
-from support.waiting import TIMEOUT
-
-
-async def wait(awaitable: Awaitable[Any]) -> Any:
-    async with asyncio.timeout(TIMEOUT):
-        return await awaitable
-
-
-@pytest.fixture(params=["redis-like", "nats-like"])
-def broker(request: pytest.FixtureRequest) -> MemoryBroker:
-    """A broker with echo and receiver counts (as Redis), or without either (as NATS)."""
-    like_redis = request.param == "redis-like"
-    return MemoryBroker(name=request.param, echo=like_redis, counts=like_redis)
-
-
-@attrs.define(eq=False)
-class InNode:
-    """One node: its server, exchange, URL and the health changes it saw."""
-
-    server: Server
-    exchange: BusExchange
-    url: str
-    health: asyncio.Queue[bool] = attrs.Factory(asyncio.Queue)
-
-
-class Client:
-    """A dialled client that records every event of namespace ``chat`` by name."""
-
-    def __init__(self, conn: Conn, ns: NSConn, inbox: defaultdict[str, asyncio.Queue[Message]]) -> None:
-        self.conn, self.ns, self.inbox = conn, ns, inbox
-
-    async def next(self, event: str) -> Message:
-        return await wait(self.inbox[event].get())
-
-    def pending(self, event: str) -> int:
-        return self.inbox[event].qsize()
-
-
-class LogWatch(logging.Handler):
-    """Sets an event when a record of the exchange's logger matches a pattern."""
-
-    def __init__(self, pattern: str) -> None:
-        super().__init__()
-        self.pattern = re.compile(pattern)
-        self.seen = asyncio.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.pattern.search(record.getMessage()):
-            self.seen.set()
-
-
-@pytest.fixture
-def watch_log() -> Iterator[Callable[[str], LogWatch]]:
-    """Watch ``aioneffos.exchange`` for a line matching a pattern (at INFO and above)."""
-    logger = logging.getLogger("aioneffos.exchange")
-    level, watches = logger.level, []
-
-    def start(pattern: str) -> LogWatch:
-        watch = LogWatch(pattern)
-        watches.append(watch)
-        logger.addHandler(watch)
-        logger.setLevel(logging.INFO)
-        return watch
-
-    yield start
-    for watch in watches:
-        logger.removeHandler(watch)
-    logger.setLevel(level)
-
-
-def user_id(request: web.Request) -> str:
-    return request.headers["X-User"]
-
-
-async def answer(ns: NSConn, msg: Message) -> str:
-    return f"answer from {ns.conn.id}"
-
-
-def refuse(ns: NSConn, msg: Message) -> None:
-    raise PermissionError("not now")
-
-
-@pytest.fixture
-def start_node(broker: MemoryBroker, serve: Serve) -> Callable[..., Awaitable[InNode]]:
-    """Serve a node of namespace ``chat`` (with *events*) on the broker; ids come from ``X-User``."""
-
-    async def start(events: dict[str, Any] | None = None, **options: Any) -> InNode:
-        settings: dict[str, Any] = {"reconnect_delay": 0.01, "reconnect_max": 0.05, "beat_interval": 1.0}
-        exchange = broker.exchange(**{**settings, **options})
-        server = Server({"chat": events or {}}, exchange=exchange, id_generator=user_id)
-        node = InNode(server, exchange, "")
-        exchange.add_health_listener(node.health.put_nowait)
-        node.url = await serve(server)
-        return node
-
-    return start
-
-
-@pytest.fixture
-async def nodes(start_node: Callable[..., Awaitable[InNode]]) -> list[InNode]:
-    """Two nodes on the broker, each knowing the other."""
-    made = [await start_node(), await start_node()]
-    for node in made:
-        assert node.health.get_nowait() is True
-        assert await node.exchange.wait_peers(1, TIMEOUT)
-    return made
-
-
-@pytest.fixture
-async def connect() -> AsyncIterator[Callable[..., Awaitable[Client]]]:
-    """Dial a node as *user*, connect to ``chat`` and, if *synced*, wait until the node is subscribed."""
-    opened: list[Conn] = []
-
-    async def open_client(node: InNode, user: str, *, synced: bool = True, **events: Any) -> Client:
-        inbox: defaultdict[str, asyncio.Queue[Message]] = defaultdict(asyncio.Queue)
-
-        def record(_: NSConn, msg: Message) -> None:
-            inbox[msg.event].put_nowait(msg)
-
-        conn = await dial(node.url, {"chat": {"news": record, **events}}, headers={"X-User": user})
-        opened.append(conn)
-        ns = await conn.connect("chat")
-        if synced:
-            assert await node.exchange.synced(TIMEOUT)
-        return Client(conn, ns, inbox)
-
-    yield open_client
-    await asyncio.gather(*(conn.close() for conn in opened), return_exceptions=True)
-
-
-Connect = Callable[..., Awaitable[Client]]
+from tests.scale_out.inprocess import (  # noqa: F401 (fixtures)
+    TIMEOUT,
+    Client,
+    Connect,
+    InNode,
+    LogWatch,
+    Serve,
+    answer,
+    broker_fixture,
+    connect_fixture,
+    nodes_fixture,
+    refuse,
+    start_node_fixture,
+    user_id,
+    wait,
+    watch_log_fixture,
+)
 
 
 async def test_broadcast_reaches_each_client_once_and_skips_the_excluded_connection(
@@ -491,7 +371,9 @@ async def test_a_count_never_waits_for_a_silent_node_and_says_it_is_stale_until_
     await connect(b, "u2")
     await connect(c, "u3")
     assert await a.server.cluster_total_connections() == 3  # c's count is now known to a
-    silent = watch_log(rf"node {c.server.node_id} went silent \(no beat for 3 x 1s\)")
+    silent = watch_log(
+        rf"node {a.server.node_id}: node {c.server.node_id} went silent \(no beat for 3 x 1s\)"
+    )
 
     broker.partition(c.server.node_id)
     before = await a.server.cluster_total_connections()
@@ -538,3 +420,24 @@ def test_beat_options_are_checked(broker: MemoryBroker) -> None:
         broker.exchange(beat_misses=0)
     with pytest.raises(ValueError, match="beat_interval must be > 0, got 0"):
         broker.exchange(beat_interval=0)
+
+
+async def test_while_the_link_is_down_only_what_another_node_wanted_counts_as_dropped(
+    nodes: list[InNode], connect: Connect, broker: MemoryBroker
+) -> None:
+    a, b = nodes
+    knows_u2 = asyncio.Event()
+    a.server.add_presence_listener(lambda event: knows_u2.set() if event.member.id == "u2" else None)
+    a1 = await connect(a, "u1")
+    await connect(b, "u2")
+    await wait(knows_u2.wait())  # node a knows where u2 is
+
+    broker.partition(a.server.node_id)
+    assert await wait(a.health.get()) is False
+    a.server.broadcast(Message("chat", "news", b"same node", to="u1"))
+    a.server.broadcast(Message("chat", "news", b"other node", to="u2"))
+    a.server.broadcast(Message("chat", "news", b"everyone"))
+    a.server.broadcast(Message("chat", "news", b"nobody anywhere", room="empty"))
+
+    assert [(await a1.next("news")).body for _ in range(2)] == [b"same node", b"everyone"]
+    assert a.exchange.dropped == 2

@@ -1,4 +1,5 @@
-"""README.md's Scale-out program runs as written: two copies of it share one Redis."""
+"""README.md's Scale-out programs run as written: two copies of the server share one Redis,
+and the presence listener added to them tells each node's clients who joins on the other."""
 
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ README_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def load_program(url: str) -> dict[str, Any]:
-    """Run the README's program (not as ``__main__``) on the broker at *url*."""
-    (source,) = readme.blocks("python", "Scale-out")
+    """Run the README's program (not as ``__main__``) on the broker at *url*, with its presence
+    listener added."""
+    source, presence = readme.blocks("python", "Scale-out")
     assert README_REDIS_URL in source
     namespace: dict[str, Any] = {"__name__": "readme_scale_out"}
     exec(compile(source.replace(README_REDIS_URL, url), "<README Scale-out>", "exec"), namespace)
+    exec(compile(presence, "<README Scale-out presence>", "exec"), namespace)
     return namespace
 
 
@@ -38,10 +41,14 @@ async def test_readme_program_chat_crosses_nodes_on_one_redis(
         got.put_nowait(msg)
 
     alice = await dial(urls[0], {"default": {"chat": record}})
-    bob = await dial(urls[1], {"default": {"chat": record}})
+    bob = await dial(urls[1], {"default": {"chat": record, "presence": record}})
     try:
-        alice_ns = await alice.connect("default")
         await bob.connect("default")
+        alice_ns = await alice.connect("default")
+        async with asyncio.timeout(WAIT_TIMEOUT):  # Bob's node tells him Alice joined on the other
+            while (joined := (await got.get()).json())["id"] != alice.id:
+                pass
+        assert (joined["kind"], joined["room"], joined["node"]) == ("join", "", first["server"].node_id)
         assert await second["server"].exchange.synced(WAIT_TIMEOUT)
 
         alice_ns.emit("chat", "hi from node 1")
