@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Both set up what they need.
-.PHONY: demo test lint
+.PHONY: demo test lint bench-check
 
 PORT ?= 8080
 
@@ -19,3 +19,9 @@ lint:
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 	.venv/bin/lint-imports
+
+# Not part of `make test` (which stays timing-free): server instructions per round trip,
+# counted by callgrind, against bench/budgets.json; fails past +3 %. Needs valgrind.
+bench-check:
+	@./.ci/setup test
+	.venv/bin/python -m bench.instructions --check

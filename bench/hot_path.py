@@ -51,7 +51,9 @@ async def serving(command: list[str], port: int, *, wait: float, stop: float) ->
 
     Waits up to *wait* seconds for ``/stats`` to answer, and *stop* seconds for it to end.
     """
-    proc = await asyncio.create_subprocess_exec(*command, stderr=asyncio.subprocess.DEVNULL)
+    proc = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
@@ -71,10 +73,12 @@ async def serving(command: list[str], port: int, *, wait: float, stop: float) ->
 
 
 @contextlib.asynccontextmanager
-async def running(kind: str) -> AsyncIterator[str]:
-    """Run server *kind* in its own process; give its base URL."""
+async def running(kind: str, *, loop: str = "asyncio", pings: bool = False) -> AsyncIterator[str]:
+    """Run server *kind* in its own process (on event *loop*, pinging with *pings*); give its base URL."""
     port = free_port()
-    command = [sys.executable, "-m", "bench.servers", kind, "--port", str(port)]
+    command = [sys.executable, "-m", "bench.servers", kind, "--port", str(port), "--loop", loop]
+    if pings:
+        command.append("--pings")
     if PINNED:
         # The server gets core 0 to itself and this load generator core 1, so one does not
         # steal the other's CPU between measurements.

@@ -8,6 +8,12 @@ dump then holds the instructions of that window only. The report gives instructi
 round trip and the ratio to ``raw`` (aiohttp's own echo).
 
 Run: ``python -m bench.instructions`` (needs valgrind; slow: the servers run ~50x slower).
+
+The regression guard (``make bench-check``): ``--check`` measures every kind of the committed
+budgets (`BUDGETS`, ``bench/budgets.json``) and fails when one costs more than 3 % over its
+budget; ``--update`` measures and writes the budgets (commit them with the change that
+earned them). ``raw`` is measured too: when aiohttp's own count moved, the environment
+changed (Python, aiohttp) and the budgets need an ``--update`` there first.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
+import platform
 import re
 import shutil
 import sys
@@ -26,6 +34,11 @@ import aiohttp
 
 from bench.hot_path import free_port, open_client, serving
 from bench.servers import BODIES
+
+BUDGETS = Path(__file__).with_name("budgets.json")
+"""Committed instruction counts per round trip, by kind: what ``--check`` compares against."""
+TOLERANCE = 0.03
+"""How far over its budget a kind may go before ``--check`` fails (callgrind repeats to ~1 %)."""
 
 
 @contextlib.asynccontextmanager
@@ -47,7 +60,9 @@ async def control(pid: int, *args: str) -> None:
     await proc.wait()
 
 
-async def instructions_per_round_trip(kind: str, round_trips: int, clients: int) -> float:
+async def instructions_per_round_trip(
+    kind: str, round_trips: int, clients: int, keep: Path | None = None
+) -> float:
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "callgrind.out"
         connector = aiohttp.TCPConnector(limit=0)
@@ -71,33 +86,100 @@ async def instructions_per_round_trip(kind: str, round_trips: int, clients: int)
             await control(pid, "--dump")  # written as <out>.1: the window's counts only
             for ws in sockets:
                 await ws.close()
-        text = out.with_name(out.name + ".1").read_text()
+        dump = out.with_name(out.name + ".1")
+        text = dump.read_text()
+        if keep is not None:
+            await asyncio.to_thread(keep.mkdir, parents=True, exist_ok=True)
+            shutil.copy(dump, keep / f"callgrind.{kind}.{clients}.out")
     match = re.search(r"^totals: (\d+)", text, re.MULTILINE)
     if match is None:
         raise RuntimeError("no totals in the callgrind output")
     return int(match.group(1)) / (round_trips // clients * clients)
 
 
-async def main() -> None:
+def environment() -> dict[str, str]:
+    """Say what the counts depend on besides our code."""
+    import aiohttp
+
+    return {"python": platform.python_version(), "aiohttp": aiohttp.__version__}
+
+
+def check(results: dict[str, float], budgets: dict[str, float]) -> list[str]:
+    """Give one line per kind over its budget by more than `TOLERANCE` (none: the check passes)."""
+    failures = []
+    for kind, budget in budgets.items():
+        if kind == "raw":
+            continue  # aiohttp's own cost: a moved baseline says the environment changed
+        ratio = results[kind] / budget
+        if ratio > 1 + TOLERANCE:
+            failures.append(
+                f"{kind}: {results[kind]:.0f} instructions per round trip, budget {budget:.0f} "
+                f"(+{(ratio - 1) * 100:.1f} %, more than {TOLERANCE * 100:.0f} %)"
+            )
+    return failures
+
+
+async def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--kinds", default="raw,neffos", help="server kinds, comma separated (raw first)")
     parser.add_argument("--round-trips", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--keep", type=Path, help="keep each callgrind dump in this folder")
+    parser.add_argument("--check", action="store_true", help=f"fail past {BUDGETS.name} (+3 %%)")
+    parser.add_argument("--update", action="store_true", help=f"write the measured counts to {BUDGETS.name}")
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind (with callgrind_control) is needed: apt-get install valgrind")
+    committed = json.loads(BUDGETS.read_text()) if BUDGETS.exists() else None
+    kinds = args.kinds.split(",")
+    if args.check or args.update:
+        if committed is not None and args.check:
+            kinds = list(committed["instructions"])
+            args.round_trips, args.clients = committed["round_trips"], committed["clients"]
+        elif args.check:
+            raise SystemExit(f"no budgets yet: run with --update first ({BUDGETS})")
+        else:
+            kinds = ["raw", "neffos", "mvc", "typed"]
     results: dict[str, float] = {}
-    for kind in args.kinds.split(","):
-        results[kind] = await instructions_per_round_trip(kind, args.round_trips, args.clients)
+    for kind in kinds:
+        results[kind] = await instructions_per_round_trip(kind, args.round_trips, args.clients, args.keep)
         print(f"{kind:>8}: {results[kind]:9.0f} instructions per round trip", flush=True)
     base = next(iter(results.values()))
     sizes = f"{args.round_trips} round trips, {args.clients} clients"
     print(f"\nserver instructions per ask/reply round trip ({sizes}):")
     for kind, count in results.items():
-        print(f"  {kind:>8}: {count:9.0f} ({count / base:.2f}x)")
+        budget = committed["instructions"].get(kind) if committed is not None else None
+        against = f"  budget {budget:9.0f} ({(count / budget - 1) * 100:+.1f} %)" if budget else ""
+        print(f"  {kind:>8}: {count:9.0f} ({count / base:.2f}x){against}")
+    if args.update:
+        BUDGETS.write_text(
+            json.dumps(
+                {
+                    "round_trips": args.round_trips,
+                    "clients": args.clients,
+                    "environment": environment(),
+                    "instructions": {kind: round(count) for kind, count in results.items()},
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        print(f"wrote {BUDGETS}")
+        return 0
+    if args.check:
+        assert committed is not None
+        if committed["environment"] != environment():
+            print(f"note: the budgets were measured on {committed['environment']}, this is {environment()}")
+        failures = check(results, committed["instructions"])
+        for line in failures:
+            print(f"REGRESSION {line}")
+        if failures:
+            return 1
+        print(f"bench-check: every kind within {TOLERANCE * 100:.0f} % of its budget")
+    return 0
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    raise SystemExit(asyncio.run(main()))

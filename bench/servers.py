@@ -1,9 +1,12 @@
 """Benchmark servers, one per process: raw aiohttp baselines and aioneffos, same routes.
 
 Every server serves ``/ws`` (the websocket) and two control routes used by the load
-generator: ``/stats`` (this process's CPU seconds and resident memory) and
-``/broadcast?size=N`` (send one N-byte message to every connected client and report how
-long the send loop took). Run: ``python -m bench.servers <kind> --port P``.
+generator: ``/stats`` (this process's CPU seconds, resident memory, wall clock and task
+count; ``?gc=0`` skips the collection that comes first) and ``/broadcast?size=N`` (send one
+N-byte message to every connected client and report how long the send loop took).
+Run: ``python -m bench.servers <kind> --port P [--loop uvloop] [--pings]``.
+
+Pings are off unless ``--pings`` (then every kind pings every 25 s, aioneffos's default).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import argparse
 import asyncio
 import gc
 import os
+import resource
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,18 +25,21 @@ from aiohttp import WSMsgType, web
 
 from aioneffos.controllers import Controller, event_exact_matcher
 from aioneffos.di import Application
-from aioneffos.framework import Message, NSConn, Server, handler, setup
+from aioneffos.framework import Message, NSConn, Options, Server, handler, setup
 
-KINDS: dict[str, Callable[[], web.Application]] = {}
+AppFactory = Callable[[float | None], web.Application]
+"""Builds a kind's app, given its ping interval (``None``: no pings)."""
+
+KINDS: dict[str, AppFactory] = {}
 
 BODIES: dict[str, str] = {"typed": '{"text":"hello"}'}
 """The body each ask carries, by kind (``hello`` when not listed): ``typed`` decodes JSON."""
 
 
-def kind(name: str) -> Callable[[Callable[[], web.Application]], Callable[[], web.Application]]:
+def kind(name: str) -> Callable[[AppFactory], AppFactory]:
     """Register an app factory under *name*."""
 
-    def register(factory: Callable[[], web.Application]) -> Callable[[], web.Application]:
+    def register(factory: AppFactory) -> AppFactory:
         KINDS[name] = factory
         return factory
 
@@ -45,18 +52,74 @@ def rss_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-async def stats(_: web.Request) -> web.Response:
+def raise_open_files() -> int:
+    """Raise this process's open-file limit as far as it may go; give the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with open("/proc/sys/fs/nr_open") as nr_open:
+        ceiling = int(nr_open.read())
+    for wanted in ((ceiling, ceiling), (hard, hard)):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, wanted)
+        except (ValueError, OSError):
+            continue  # not privileged enough to raise the hard limit: try the next
+        return wanted[0]
+    return soft
+
+
+class GcTimer:
+    """Time spent in the cyclic garbage collector, by generation (a `gc.callbacks` entry)."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]
+        self.count = [0, 0, 0]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.seconds[info["generation"]] += time.process_time() - self._started
+            self.count[info["generation"]] += 1
+
+
+GC = GcTimer()
+
+
+async def stats(request: web.Request) -> web.Response:
+    tracked = None
+    if request.query.get("gc", "1") != "0":
+        gc.collect()
+        tracked = len(gc.get_objects())
+    return web.json_response(
+        {
+            "cpu": time.process_time(),
+            "rss": rss_bytes(),
+            "wall": time.monotonic(),
+            "tasks": len(asyncio.all_tasks()),
+            "gc_seconds": GC.seconds,
+            "gc_count": GC.count,
+            "tracked": tracked,
+        }
+    )
+
+
+async def objects(_: web.Request) -> web.Response:
+    """Count the objects the cyclic collector tracks, by type (to compare two moments)."""
     gc.collect()
-    return web.json_response({"cpu": time.process_time(), "rss": rss_bytes()})
+    counts: dict[str, int] = {}
+    for obj in gc.get_objects():
+        name = type(obj).__qualname__
+        counts[name] = counts.get(name, 0) + 1
+    return web.json_response(counts)
 
 
 @kind("raw")
-def raw_app() -> web.Application:
+def raw_app(pings: float | None) -> web.Application:
     """Raw aiohttp: echo every frame back; broadcast with a send_str loop (the floor)."""
     clients: set[web.WebSocketResponse] = set()
 
     async def ws_handler(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(compress=False)
+        ws = web.WebSocketResponse(compress=False, heartbeat=pings)
         await ws.prepare(request)
         clients.add(ws)
         try:
@@ -78,6 +141,7 @@ def raw_app() -> web.Application:
     app.router.add_get("/ws", ws_handler)
     app.router.add_get("/stats", stats)
     app.router.add_get("/broadcast", broadcast)
+    app.router.add_get("/objects", objects)
     return app
 
 
@@ -94,11 +158,12 @@ def _control_routes(app: web.Application, server: Server) -> None:
 
     app.router.add_get("/stats", stats)
     app.router.add_get("/broadcast", broadcast)
+    app.router.add_get("/objects", objects)
     setup(app, server)
 
 
-def _neffos_app(namespaces: Any) -> web.Application:
-    server = Server(namespaces, ping_interval=None)
+def _neffos_app(namespaces: Any, pings: float | None) -> web.Application:
+    server = Server(namespaces, ping_interval=pings)
     app = web.Application()
     app.router.add_get("/ws", handler(server))
     _control_routes(app, server)
@@ -106,13 +171,13 @@ def _neffos_app(namespaces: Any) -> web.Application:
 
 
 @kind("neffos")
-def neffos_app() -> web.Application:
+def neffos_app(pings: float | None) -> web.Application:
     """aioneffos with a plain `Events` handler that replies with the body it got."""
 
     async def echo(ns: NSConn, msg: Message) -> bytes:
         return msg.body
 
-    return _neffos_app({"default": {"echo": echo}})
+    return _neffos_app({"default": {"echo": echo}}, pings)
 
 
 class Counter:
@@ -133,14 +198,14 @@ class EchoController(Controller):
 
 
 @kind("mvc")
-def mvc_app() -> web.Application:
+def mvc_app(pings: float | None) -> web.Application:
     """An ``On*`` controller method with an event-scope dependency (DESIGN.md section 7)."""
     app = web.Application()
     mvc = Application(app, "/ws")
     mvc.register(Counter)
     # The load generator asks the event "echo", as it does the other kinds.
     mvc.handle_websocket(EchoController).set_event_matcher(event_exact_matcher({"OnEcho": "echo"}))
-    server = Server(mvc, ping_interval=None)
+    server = Server(mvc, ping_interval=pings)
     mvc.router.add_get("/", handler(server))
     _control_routes(app, server)
     return app
@@ -163,12 +228,12 @@ class TypedController(Controller):
 
 
 @kind("typed")
-def typed_app() -> web.Application:
+def typed_app(pings: float | None) -> web.Application:
     """An ``On*`` method with a typed body (attrs, decoded from JSON) and an attrs reply."""
     app = web.Application()
     mvc = Application(app, "/ws")
     mvc.handle_websocket(TypedController).set_event_matcher(event_exact_matcher({"OnEcho": "echo"}))
-    server = Server(mvc, ping_interval=None)
+    server = Server(mvc, ping_interval=pings)
     mvc.router.add_get("/", handler(server))
     _control_routes(app, server)
     return app
@@ -178,10 +243,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("kind", choices=sorted(KINDS))
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument("--pings", action="store_true", help="ping every 25 s (aioneffos's default)")
     args = parser.parse_args()
-    app = KINDS[args.kind]()
+    raise_open_files()
+    gc.callbacks.append(GC)
+    loop = None
+    if args.loop == "uvloop":
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    app = KINDS[args.kind](Options().ping_interval if args.pings else None)
     print("ready", flush=True)
-    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None, backlog=4096)
+    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None, backlog=4096, loop=loop)
 
 
 if __name__ == "__main__":

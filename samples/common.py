@@ -64,6 +64,16 @@ PORT_HINT = "SAMPLES_PORT_HINT"
 ``PORT={port} make demo``); by default ``--port {port}``."""
 
 
+def fast_loop() -> asyncio.AbstractEventLoop | None:
+    """Give a uvloop event loop when uvloop is installed (``pip install aioneffos[speed]``), else
+    ``None``: asyncio's own loop. aioneffos runs the same on both; uvloop costs about half the CPU."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop()
+
+
 def run(app: web.Application, host: str, port: int, *, what: str) -> None:
     """Serve *app* until Ctrl+C or SIGTERM (the websocket peers then get 1001).
 
@@ -78,7 +88,7 @@ def run(app: web.Application, host: str, port: int, *, what: str) -> None:
         print(f"{what}: open http://{host}:{port}/ (Ctrl+C to stop)", flush=True)
 
     try:
-        web.run_app(app, host=host, port=port, print=say, access_log=None)
+        web.run_app(app, host=host, port=port, print=say, access_log=None, loop=fast_loop())
     except OSError as exc:  # most often: the port is taken
         raise SystemExit(cannot_listen(host, port, exc)) from None
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from samples.common import cannot_listen
+from samples.common import cannot_listen, fast_loop
 
 from .app import exchange_from_url, make_app, make_server
 
@@ -84,7 +84,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr
     )
-    asyncio.run(serve(args))
+    loop = fast_loop()
+    with asyncio.Runner(loop_factory=None if loop is None else lambda: loop) as runner:
+        runner.run(serve(args))
 
 
 if __name__ == "__main__":
