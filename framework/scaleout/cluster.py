@@ -39,12 +39,14 @@ from ..presence import PresenceEvent, Roster
 from . import envelope
 from .envelope import Envelope, EnvelopeKind
 from .gathers import AskGather, CountGather
-from .link import HealthListener, Link, LinkSettings
+from .link import HealthListener, Link, LinkSettings, RateLimitedWarning
 from .presence import PRESENCE_KINDS, BusPresence
 from .session import BusSession
 
 logger = logging.getLogger("aioneffos.exchange")
 
+MAX_NUMBERED_CHANNELS = 100_000
+"""Channels a node numbers (and follows the numbers of) before it starts over: a new epoch."""
 LinkFactory = Callable[[LinkSettings], Link]
 """Makes a new, unopened link to the broker (called for every connect attempt)."""
 
@@ -112,6 +114,7 @@ class BusExchange:
             overflow=overflow,
             wait_timeout=wait_timeout,
             max_payload=max_payload,
+            stamp=self._stamp,
         )
         self._local_node: LocalNode | None = None
         self._node = ""
@@ -125,6 +128,18 @@ class BusExchange:
         self._own_publish = b"\x00"  # never a prefix before start(): version 0 does not exist
         self.received = 0
         """Broadcasts and closes received from other nodes."""
+        self.missed = 0
+        """Broadcasts and closes other nodes published on channels this node wanted that never
+        arrived here (their numbers were skipped: this node's link was down meanwhile, or the
+        broker dropped them); each is counted once, by the node that missed it."""
+        self._epoch = 0
+        self._seqs: dict[str, int] = {}
+        self._own_close = b"\x00"
+        self._heard: dict[tuple[str, ...], dict[str, tuple[int, int]]] = {}
+        self._misses = RateLimitedWarning(
+            "%d message(s) from other nodes missed by %s since the last such line (numbers skipped:"
+            " the link was down, or the broker dropped them); latest from node %s"
+        )
         self._roster = BusPresence(
             lambda: self._node,
             self.channels,
@@ -244,6 +259,7 @@ class BusExchange:
         self._local_node = node
         self._node = node.node_id
         self._own_publish = envelope.head_prefix(EnvelopeKind.PUBLISH, self._node)
+        self._own_close = envelope.head_prefix(EnvelopeKind.CLOSE, self._node)
         self._session.want(self.channels.node(self._node))
         self._session.want(self.channels.all())
         self._spawn(self._watch_peers())
@@ -264,7 +280,50 @@ class BusExchange:
     def _presence(self, kind: str) -> Envelope:
         return Envelope(kind, self._node, count=self._local().total_connections, roster=self._roster.version)
 
+    def _stamp(self, channel: str, data: bytes) -> bytes:
+        """Number a broadcast or close on its channel as it goes to the link (other kinds pass)."""
+        for prefix in (self._own_publish, self._own_close):
+            if data.startswith(prefix):
+                if len(self._seqs) >= MAX_NUMBERED_CHANNELS:
+                    self._seqs.clear()  # a new epoch: receivers start counting again
+                    self._epoch += 1
+                seq = self._seqs[channel] = self._seqs.get(channel, 0) + 1
+                return envelope.with_sequence(data, prefix, self._epoch, seq)
+        return data
+
+    def _count_missed(self, env: Envelope) -> None:
+        """Count what another node numbered on a channel this node wants and never got here."""
+        msg = env.message
+        key = (
+            ("id", msg.to)
+            if msg.to
+            else ("room", msg.namespace, msg.room)
+            if msg.room
+            else ("ns", msg.namespace)
+        )
+        heard = self._heard.get(key)
+        if heard is None:
+            if len(self._heard) >= MAX_NUMBERED_CHANNELS:
+                self._heard.clear()
+            heard = self._heard[key] = {}
+        last = heard.get(env.origin)
+        heard[env.origin] = (env.epoch, env.seq)
+        if last is None:
+            return  # the first heard since this node wants the channel: nothing to compare
+        last_epoch, last_seq = last
+        if env.epoch == last_epoch:
+            missed = env.seq - last_seq - 1
+        elif env.epoch > last_epoch:
+            missed = env.seq - 1  # the new epoch's earlier messages
+        else:
+            missed = 0
+        if missed > 0:
+            self.missed += missed
+            self._misses.note(missed, f"node {self._node}", env.origin)
+
     def _on_up(self) -> None:
+        self._epoch += 1
+        self._seqs.clear()
         # Nobody could be heard while the link was down: every known node gets a full
         # horizon from now to answer the hello before it is forgotten.
         now = time.monotonic()
@@ -296,6 +355,9 @@ class BusExchange:
     def unsubscribe(self, target: Target) -> None:
         """Unsubscribe from the channel of *target*."""
         self._session.unwant(self.channels.name(target))
+        kind = target.kind
+        key = ("id", target.conn_id) if kind == "conn" else ("room", target.namespace, target.room)
+        self._heard.pop(key if kind != "namespace" else ("ns", target.namespace), None)
 
     def publish(self, msg: Message, exclusion: Exclusion) -> None:
         """Publish *msg* once for the other nodes; raise `PayloadTooLargeError` when it is too large."""
@@ -429,6 +491,8 @@ class BusExchange:
         kind, node = env.kind, self._local()
         if kind == EnvelopeKind.PUBLISH:
             self.received += 1
+            if env.seq:
+                self._count_missed(env)
             node.deliver(env.message, env.exclusion)
         elif kind == EnvelopeKind.ASK:
             self._spawn(self._answer_ask(env))
@@ -443,6 +507,8 @@ class BusExchange:
                     gather.none()
         elif kind == EnvelopeKind.CLOSE:
             self.received += 1
+            if env.seq:
+                self._count_missed(env)
             node.close_local(env.message.to, env.code or envelope.DEFAULT_CLOSE_CODE, env.reason)
         elif kind == EnvelopeKind.COUNT_REQUEST:
             answer = Envelope(

@@ -11,7 +11,8 @@ node (required), ``t`` token and ``q`` asking node (asks, replies and counts cor
 ``(q, t)``), ``ns`` namespace, ``r`` room, ``e`` event, ``to`` target connection id,
 ``xk`` excluded connection key, ``xi`` excluded connection id, ``bin`` binary body,
 ``err`` error text, ``n`` a connection count, ``code``/``why`` a close code and reason,
-``ttl`` the milliseconds an ask may take, ``rv`` the sending node's roster version.
+``ttl`` the milliseconds an ask may take, ``rv`` the sending node's roster version,
+``ep``/``s`` the sending link's epoch and the message's number on its channel.
 Unknown keys are ignored, so version 1 can grow; a new major layout gets a new version
 byte, and `decode` refuses what it does not know with `IncompatibleEnvelopeError`, which
 the receiver logs and skips (docs/protocol.md#bus-versions).
@@ -97,6 +98,10 @@ class Envelope:
     ttl_ms: int = 0
     roster: int = 0
     """The sending node's roster version (``hello``, ``beat``, ``member``, ``roster``)."""
+    epoch: int = 0
+    """The sending node's link epoch (``pub``, ``close``): numbering restarts with each link."""
+    seq: int = 0
+    """The message's number on its channel within *epoch*, from 1 (``pub``, ``close``)."""
 
 
 def encode(env: Envelope) -> bytes:
@@ -133,8 +138,18 @@ def encode(env: Envelope) -> bytes:
         head["ttl"] = env.ttl_ms
     if env.roster:
         head["rv"] = env.roster
+    if env.seq:
+        head["ep"] = env.epoch
+        head["s"] = env.seq
     header = json.dumps(head, separators=(",", ":")).encode()
     return b"".join((_VERSION_BYTE, header, b"\n", msg.body))
+
+
+def with_sequence(data: bytes, prefix: bytes, epoch: int, seq: int) -> bytes:
+    """Give envelope *data*, which starts with *prefix* (its `head_prefix`), numbered: ``ep`` and
+    ``s`` go right after the sending node, before any other key."""
+    cut = len(prefix) - 1  # the comma after "o", or the header's end when nothing follows
+    return b"".join((data[:cut], b',"ep":%d,"s":%d' % (epoch, seq), data[cut:]))
 
 
 def head_prefix(kind: str, origin: str) -> bytes:
@@ -201,6 +216,8 @@ def decode(data: bytes) -> Envelope:
         _text(head, "why"),
         _number(head, "ttl"),
         _number(head, "rv"),
+        _number(head, "ep"),
+        _number(head, "s"),
     )
 
 

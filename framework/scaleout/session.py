@@ -54,6 +54,7 @@ class BusSession:
         overflow: str = "backpressure",
         wait_timeout: float = 5.0,
         max_payload: int | None = None,
+        stamp: Callable[[str, bytes], bytes] | None = None,
     ) -> None:
         if overflow not in OVERFLOW_POLICIES:
             raise ValueError(f"overflow must be one of {OVERFLOW_POLICIES}, got {overflow!r}")
@@ -65,6 +66,9 @@ class BusSession:
         """Called each time the link is up and subscribed (before health listeners)."""
         self._on_tick = on_tick
         """Called every *tick* seconds while the link is up."""
+        self._stamp = stamp
+        """Numbers a message as it is handed to the link (not when queued: a message dropped
+        before it never leaves a gap that receivers would count too)."""
         self.name = "bus session"
         """Who this session is, in logs (set by `start`)."""
         self._broker = broker
@@ -450,7 +454,11 @@ class BusSession:
                 continue
             batch = [urgent.popleft() for _ in range(min(len(urgent), max_batch))]
             first_user = len(batch)
-            batch += [outbox.popleft() for _ in range(min(len(outbox), max_batch - first_user))]
+            taken = [outbox.popleft() for _ in range(min(len(outbox), max_batch - first_user))]
+            stamp = self._stamp
+            if stamp is not None:
+                taken = [(channel, stamp(channel, data), on_count) for channel, data, on_count in taken]
+            batch += taken
             self._make_room()
             try:
                 await link.publish(batch)

@@ -192,3 +192,76 @@ class Node(Process):
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         match = await self.spawn(argv, r"node (\w+) listening on", env=env)
         self.node_id = match.group(1)
+
+
+class Gate:
+    """A TCP relay on a free port to a broker, which a test can cut and open again.
+
+    A node whose exchange URL points at the gate loses its broker link when the gate is
+    cut, and cannot reconnect until it is opened again: one node of a cluster reconnecting
+    while the others carry on (a fault injected from outside the node).
+    """
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.port = free_port()
+        self.is_open = True
+        self._server: asyncio.base_events.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        """Give the broker's URL through the gate."""
+        return f"{self.broker.kind}://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        """Listen on the gate's port."""
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.is_open:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.broker.port)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+        for source, sink in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.get_running_loop().create_task(self._pipe(source, sink))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            sink.close()
+            self._writers.discard(sink)
+
+    def cut(self) -> None:
+        """Break every connection through the gate and refuse new ones until `open`."""
+        self.is_open = False
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    def open(self) -> None:
+        """Let connections through again."""
+        self.is_open = True
+
+    async def stop(self) -> None:
+        """Stop listening and break what is left."""
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

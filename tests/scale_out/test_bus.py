@@ -17,6 +17,7 @@ from aioneffos.framework.scaleout.envelope import (
     decode,
     encode,
     head_prefix,
+    with_sequence,
 )
 
 
@@ -170,3 +171,15 @@ def test_channels_name_every_destination_under_the_prefix() -> None:
 def test_channels_refuse_a_prefix_that_is_not_dotted_words(prefix: str) -> None:
     with pytest.raises(ValueError, match="channel prefix must be"):
         Channels(prefix)
+
+
+def test_with_sequence_numbers_an_envelope_right_after_its_sender() -> None:
+    full = encode(Envelope(EnvelopeKind.PUBLISH, "n1", Message("chat", "say", b"hi")))
+    bare = encode(Envelope(EnvelopeKind.CLOSE, "n1"))
+
+    numbered = with_sequence(full, head_prefix(EnvelopeKind.PUBLISH, "n1"), 2, 7)
+    numbered_bare = with_sequence(bare, head_prefix(EnvelopeKind.CLOSE, "n1"), 1, 1)
+
+    assert numbered == b'\x01{"k":"pub","o":"n1","ep":2,"s":7,"ns":"chat","e":"say"}\nhi'
+    assert numbered_bare == b'\x01{"k":"close","o":"n1","ep":1,"s":1}\n'
+    assert (decode(numbered).epoch, decode(numbered).seq, decode(numbered).message.body) == (2, 7, b"hi")

@@ -15,7 +15,7 @@ import pytest
 
 from tests.scale_out.chat import ChatClient
 from tests.scale_out.conftest import OpenChat, StartNodes
-from tests.scale_out.processes import Broker
+from tests.scale_out.processes import Broker, Gate, Node
 
 pytestmark = pytest.mark.broker
 
@@ -152,3 +152,39 @@ async def test_while_the_broker_is_down_a_node_counts_only_what_other_nodes_miss
     await broker.start()
 
     await a.out.wait_for(r"link RESTORED after [\d.]+s \(2 messages dropped meanwhile\)", after=mark)
+
+
+async def test_what_a_reconnecting_node_missed_is_counted_by_that_node(
+    start_nodes: StartNodes, chat: OpenChat, broker: Broker
+) -> None:
+    a, c = await start_nodes(2)
+    gate = Gate(broker)
+    await gate.start()
+    b = Node("gated")
+    try:
+        await b.start(gate.url)
+        await asyncio.gather(*(node.out.wait_for("cluster now has 3 node") for node in (a, b, c)))
+        alice, bob, carol = await chat(a), await chat(b), await chat(c)
+        alice.ns.emit("chat", "before")
+        assert [(await client.next_json("chat"))["text"] for client in (bob, carol)] == ["before"] * 2
+        mark = b.out.mark()
+
+        gate.cut()  # node b reconnects (and cannot) while node a goes on publishing
+        await b.out.wait_for("link LOST", after=mark)
+        for i in range(3):
+            alice.ns.emit("chat", f"missed {i}")
+        assert [(await carol.next_json("chat"))["text"] for _ in range(3)] == [
+            f"missed {i}" for i in range(3)
+        ]
+        gate.open()  # the three are on the broker: node b was not subscribed then
+        await b.out.wait_for("link RESTORED", after=mark)
+        alice.ns.emit("chat", "after")
+
+        assert (await bob.next_json("chat"))["text"] == "after"
+        await b.out.wait_for(r"3 message\(s\) from other nodes missed by node \w+ since the last such line")
+        assert not [line for line in a.out.lines if "dropped by" in line or "LOST" in line]
+    finally:
+        await b.stop()
+        await gate.stop()
+        if b.output is not None:
+            await b.output.aclose()

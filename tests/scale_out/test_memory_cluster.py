@@ -441,3 +441,43 @@ async def test_while_the_link_is_down_only_what_another_node_wanted_counts_as_dr
 
     assert [(await a1.next("news")).body for _ in range(2)] == [b"same node", b"everyone"]
     assert a.exchange.dropped == 2
+
+
+async def test_what_a_reconnecting_node_missed_is_counted_once_by_it(
+    nodes: list[InNode], connect: Connect, broker: MemoryBroker
+) -> None:
+    a, b = nodes
+    b2 = await connect(b, "u2")
+    a.server.broadcast(Message("chat", "news", b"heard"))
+    assert (await b2.next("news")).body == b"heard"
+
+    broker.partition(b.server.node_id)
+    assert await wait(b.health.get()) is False
+    for i in range(3):
+        a.server.broadcast(Message("chat", "news", b"missed %d" % i))
+    assert await a.exchange.flushed(TIMEOUT)  # on the broker, which b is not subscribed to
+    broker.heal(b.server.node_id)
+    assert await wait(b.health.get()) is True
+    a.server.broadcast(Message("chat", "news", b"after"))
+
+    assert (await b2.next("news")).body == b"after"
+    assert (b.exchange.missed, a.exchange.missed, a.exchange.dropped, b.exchange.dropped) == (3, 0, 0, 0)
+
+
+async def test_a_new_link_starts_a_new_numbering_and_nothing_is_counted_twice(
+    nodes: list[InNode], connect: Connect, broker: MemoryBroker
+) -> None:
+    a, b = nodes
+    b2 = await connect(b, "u2")
+    a.server.broadcast(Message("chat", "news", b"heard"))
+    assert (await b2.next("news")).body == b"heard"
+
+    broker.partition(a.server.node_id)  # the sender's link breaks: it drops and counts, itself
+    assert await wait(a.health.get()) is False
+    a.server.broadcast(Message("chat", "news", b"dropped"))
+    broker.heal(a.server.node_id)
+    assert await wait(a.health.get()) is True
+    a.server.broadcast(Message("chat", "news", b"after"))
+
+    assert (await b2.next("news")).body == b"after"
+    assert (a.exchange.dropped, b.exchange.missed) == (1, 0)
