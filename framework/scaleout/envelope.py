@@ -159,18 +159,19 @@ def head_prefix(kind: str, origin: str) -> bytes:
     return _VERSION_BYTE + head[:-1].encode() + b","
 
 
-def _text(head: dict[str, Any], key: str) -> str:
-    value = head.get(key, "")
-    if not isinstance(value, str):
-        raise IncompatibleEnvelopeError(f"header {key!r} is not a string", VERSION)
-    return value
+_STRING_KEYS = frozenset({"k", "o", "t", "q", "ns", "r", "e", "to", "xk", "xi", "err", "why"})
+_NUMBER_KEYS = frozenset({"n", "code", "ttl", "rv", "ep", "s"})
 
 
-def _number(head: dict[str, Any], key: str) -> int:
-    value = head.get(key, 0)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise IncompatibleEnvelopeError(f"header {key!r} is not an integer", VERSION)
-    return value
+def _check(head: dict[str, Any]) -> None:
+    """Raise `IncompatibleEnvelopeError` when a known header key holds the wrong type (one
+    look at each key present, rather than one call per key read)."""
+    for key, value in head.items():
+        if key in _STRING_KEYS:
+            if type(value) is not str:
+                raise IncompatibleEnvelopeError(f"header {key!r} is not a string", VERSION)
+        elif key in _NUMBER_KEYS and type(value) is not int:
+            raise IncompatibleEnvelopeError(f"header {key!r} is not an integer", VERSION)
 
 
 def decode(data: bytes) -> Envelope:
@@ -188,36 +189,35 @@ def decode(data: bytes) -> Envelope:
         raise IncompatibleEnvelopeError(f"envelope header is not JSON: {exc}", VERSION) from None
     if not isinstance(head, dict):
         raise IncompatibleEnvelopeError("envelope header is not an object", VERSION)
-    kind, origin = _text(head, "k"), _text(head, "o")
+    _check(head)
+    get = head.get
+    kind, origin = get("k", ""), get("o", "")
     if not kind or not origin:
         raise IncompatibleEnvelopeError("envelope without kind or origin", VERSION)
-    err = head.get("err")
-    if err is not None and not isinstance(err, str):
-        raise IncompatibleEnvelopeError("header 'err' is not a string", VERSION)
     message = Message(
-        _text(head, "ns"),
-        _text(head, "e"),
+        get("ns", ""),
+        get("e", ""),
         data[end + 1 :],
-        _text(head, "r"),
-        err,
-        to=_text(head, "to"),
-        is_binary=bool(head.get("bin")),
+        get("r", ""),
+        get("err"),
+        to=get("to", ""),
+        is_binary=bool(get("bin")),
     )
-    exclusion = Exclusion(_text(head, "xk"), _text(head, "xi"))
+    excluded = get("xk", ""), get("xi", "")
     return Envelope(
         kind,
         origin,
         message,
-        exclusion if exclusion else NO_EXCLUSION,
-        _text(head, "t"),
-        _text(head, "q"),
-        _number(head, "n"),
-        _number(head, "code"),
-        _text(head, "why"),
-        _number(head, "ttl"),
-        _number(head, "rv"),
-        _number(head, "ep"),
-        _number(head, "s"),
+        Exclusion(*excluded) if excluded[0] or excluded[1] else NO_EXCLUSION,
+        get("t", ""),
+        get("q", ""),
+        get("n", 0),
+        get("code", 0),
+        get("why", ""),
+        get("ttl", 0),
+        get("rv", 0),
+        get("ep", 0),
+        get("s", 0),
     )
 
 

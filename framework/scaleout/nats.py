@@ -68,6 +68,7 @@ class NATSLink:
             max_reconnect_attempts=0,
             connect_timeout=self._connect_timeout,
             no_echo=True,
+            skip_subject_validation=True,  # our subjects are made of safe tokens (envelope.Channels)
             ping_interval=self._ping_interval,
             max_outstanding_pings=2,
             error_cb=on_error,

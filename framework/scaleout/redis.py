@@ -68,13 +68,14 @@ class RedisLink:
         pubsub = self._pubsub
         try:
             while True:
-                msg = await pubsub.get_message(timeout=None)
-                if msg is None:
+                # A published message is handed on as it is read: redis-py's get_message would
+                # build a dict and record metrics for each one, the bulk of a node's receive time.
+                response = await pubsub.parse_response(block=True)
+                if isinstance(response, list) and len(response) == 3 and response[0] == b"message":
+                    on_envelope(response[2])
                     continue
-                kind = msg["type"]
-                if kind == "message":
-                    on_envelope(msg["data"])
-                elif kind == "pong":
+                msg = await pubsub.handle_message(response)  # (un)subscribe bookkeeping, pongs
+                if msg is not None and msg["type"] == "pong":
                     waiter = self._pongs.pop(msg["data"], None)
                     if waiter is not None and not waiter.done():
                         waiter.set_result(None)

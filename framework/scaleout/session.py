@@ -451,6 +451,9 @@ class BusSession:
                 self._outbox_empty.set()
                 self._outbox_ready.clear()
                 await self._outbox_ready.wait()
+                # Let this turn of the event loop run to its end first: every handler that
+                # runs in it queues its message, and they all go in one batch (one round).
+                await asyncio.sleep(0)
                 continue
             batch = [urgent.popleft() for _ in range(min(len(urgent), max_batch))]
             first_user = len(batch)
