@@ -9,10 +9,16 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from .cluster import BusExchange
-from .link import LinkSettings, Outgoing, cancel_and_wait, redacted_url
+from .link import LinkSettings, Outgoing, cancel_and_wait, logger, redacted_url
 
 _CHUNK = 1000
 """Channels per SUBSCRIBE/UNSUBSCRIBE command (a reconnecting node may have many)."""
+PUBLISH_ALL = """
+local counts = {}
+for i = 1, #ARGV, 2 do counts[#counts + 1] = redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end
+return counts
+"""
+"""Publishes the channel/message pairs of its arguments in order; gives each receiver count."""
 DEFAULT_MAX_PAYLOAD = 8 << 20
 """The largest envelope a `RedisExchange` publishes unless told otherwise (8 MiB): above the
 1 MiB a server accepts from a client by default, and within Redis's output buffer limit
@@ -38,6 +44,8 @@ class RedisLink:
         self._lost: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
         self._pongs: dict[bytes, asyncio.Future[None]] = {}
         self._tokens = itertools.count(1)
+        self._script_sha: str | None = None
+        self._scripts = True
 
     def _client(self, role: str) -> Any:
         import redis.asyncio as aioredis
@@ -110,14 +118,49 @@ class RedisLink:
             self._pongs.pop(token, None)
 
     async def publish(self, batch: Sequence[Outgoing]) -> None:
-        """PUBLISH every message in one pipeline; Redis tells how many subscribers got each."""
+        """PUBLISH every message in one round trip; Redis tells how many subscribers got each.
+
+        One command for the whole batch (a script publishing the pairs in order, one reply
+        to read) costs the node a third less than a pipeline of PUBLISH commands; where
+        scripts are not allowed (``NOPERM``, a disabled ``EVAL``), a pipeline it is.
+        """
+        counts = await (self._publish_script(batch) if self._scripts else self._publish_pipeline(batch))
+        for (_, _, on_count), count in zip(batch, counts, strict=True):
+            if on_count is not None:
+                on_count(count)
+
+    async def _publish_script(self, batch: Sequence[Outgoing]) -> list[int]:
+        from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
+
+        args: list[str | bytes] = []
+        for channel, data, _ in batch:
+            args += (channel, data)
+        try:
+            if self._script_sha is None:
+                self._script_sha = await self._pub.script_load(PUBLISH_ALL)
+            try:
+                counts: list[int] = await self._pub.evalsha(self._script_sha, 0, *args)
+            except NoScriptError:  # a restarted Redis forgot it
+                self._script_sha = None
+                counts = await self._pub.eval(PUBLISH_ALL, 0, *args)
+            return counts
+        except ResponseError as exc:
+            # Refused before it ran (no permission, scripting disabled): nothing was published.
+            refused = isinstance(exc, NoPermissionError) or any(
+                word in str(exc) for word in ("NOPERM", "unknown command", "disabled")
+            )
+            if not refused:
+                raise
+            logger.warning("redis %s: scripts refused (%s); publishing with pipelines", self._name, exc)
+            self._scripts = False
+            return await self._publish_pipeline(batch)
+
+    async def _publish_pipeline(self, batch: Sequence[Outgoing]) -> list[int]:
         pipe = self._pub.pipeline(transaction=False)
         for channel, data, _ in batch:
             pipe.publish(channel, data)
         counts: list[int] = await pipe.execute()
-        for (_, _, on_count), count in zip(batch, counts, strict=True):
-            if on_count is not None:
-                on_count(count)
+        return counts
 
     @property
     def max_payload(self) -> int | None:

@@ -431,3 +431,45 @@ async def publish_raw(broker: Broker, channel: str, payloads: list[bytes]) -> No
         await nc.flush()
     finally:
         await nc.close()
+
+
+@pytest.mark.parametrize("broker", ["redis"], indirect=True)
+async def test_redis_publishes_with_pipelines_where_scripts_are_not_allowed(
+    broker: Broker, serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redis.asyncio as aioredis
+
+    admin = aioredis.Redis.from_url(broker.url)
+    try:  # a user that may do everything but run scripts, as some managed Redis services set up
+        await admin.execute_command("ACL", "SETUSER", "app", "on", ">pw", "~*", "&*", "+@all", "-@scripting")
+    finally:
+        await admin.aclose()
+    url = broker.url.replace("redis://", "redis://app:pw@")
+    nodes = []
+    for _ in range(2):
+        exchange = RedisExchange(url, reconnect_delay=0.05, reconnect_max=0.3, beat_interval=1.0)
+        server = Server({"chat": {}}, exchange=exchange, id_generator=user_id)
+        node = InNode(server, exchange, "")
+        node.url = await serve(server)
+        nodes.append(node)
+    a, b = nodes
+    assert await a.exchange.wait_peers(1, WAIT_TIMEOUT)
+    inbox: asyncio.Queue[Message] = asyncio.Queue()
+    conn = await dial(
+        b.url, {"chat": {"news": lambda _, msg: inbox.put_nowait(msg)}}, headers={"X-User": "u2"}
+    )
+    try:
+        await conn.connect("chat")
+        assert await b.exchange.synced(WAIT_TIMEOUT)
+
+        for i in range(3):
+            a.server.broadcast(Message("chat", "news", b"%d" % i))
+
+        async with asyncio.timeout(WAIT_TIMEOUT):
+            got = [(await inbox.get()).body for _ in range(3)]
+        assert got == [b"0", b"1", b"2"]
+        assert "scripts refused" in caplog.text
+        assert "publishing with pipelines" in caplog.text
+        assert a.exchange.dropped == 0
+    finally:
+        await conn.close()
