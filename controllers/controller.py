@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from aioneffos.framework import Conn, Message, NSConn, Room, Server, get_request
+from aioneffos.framework import Conn, Message, NSConn, Room, Server, get_request, get_server
 
 FRAMEWORK_ATTRIBUTES = frozenset({"ns_conn", "namespace", "_timeout"})
 """Attributes the framework sets on every instance; never injected, never seeded."""
@@ -62,10 +62,10 @@ class Controller:
     @property
     def server(self) -> Server:
         """Give the server; raise `RuntimeError` on a client-side connection."""
-        server = self.ns_conn.conn.server
-        if server is None:
-            raise RuntimeError(f"{self!r} runs on a client-side connection, which has no server")
-        return server
+        try:
+            return get_server(self.ns_conn.conn)
+        except TypeError:
+            raise RuntimeError(f"{self!r} runs on a client-side connection, which has no server") from None
 
     @property
     def is_connected(self) -> bool:

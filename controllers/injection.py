@@ -200,7 +200,8 @@ def _request(ctx: InjectionContext) -> web.Request:
 
 
 def _server(ctx: InjectionContext) -> Server | None:
-    return ctx.ns_conn.conn.server
+    hub = ctx.ns_conn.conn.hub
+    return hub if isinstance(hub, Server) else None
 
 
 def message_of(ctx: InjectionContext) -> Message:

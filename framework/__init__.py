@@ -31,17 +31,15 @@ from .events import (
     ON_ROOM_LEAVE,
     ON_ROOM_LEFT,
     SYSTEM_EVENTS,
-    ConnHandler,
-    Events,
-    Handler,
-    Namespaces,
     is_system_event,
 )
 from .exchange import ClusterCount, Exchange, ExchangeHealth, Exclusion, LocalExchange, LocalNode, Target
+from .handlers import ConnHandler, Events, Handler, Namespaces
 from .message import Message, Reply
 from .ns_conn import NSConn
 from .options import Options
 from .presence import Member, Presence, PresenceEvent, PresenceListener, Roster, Seat
+from .protocol import CloseCode
 from .room import Room
 from .server import Server, get_server
 from .store import Store
@@ -64,6 +62,7 @@ __all__ = [
     "BadNamespaceError",
     "BadRoomError",
     "Cleanup",
+    "CloseCode",
     "ClusterCount",
     "Conn",
     "ConnHandler",

@@ -32,9 +32,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .conn import CLOSE_POLICY, Conn
+from .conn import Conn
 from .health import readiness
 from .logs import WarnOnce, fields
+from .protocol import CloseCode
 from .server import Server
 
 logger = logging.getLogger("aioneffos.admin")
@@ -154,7 +155,7 @@ def setup(
         if conn is None:
             return _error(404, "no such connection on this node (it may have gone already)")
         logger.info("administrator at %s closes %r", request.remote or "?", conn, extra=fields(conn.id))
-        conn.fire_and_forget(lambda: conn.close(CLOSE_POLICY, DISCONNECT_REASON))
+        conn.fire_and_forget(lambda: conn.close(CloseCode.POLICY_VIOLATION, DISCONNECT_REASON))
         return web.json_response({"closing": conn.id}, headers=_API_HEADERS)
 
     app.router.add_get(path, index)

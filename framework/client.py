@@ -1,4 +1,8 @@
-"""The Python client: `dial` a neffos server (ours or Go's), with optional reconnection."""
+"""The Python client: `dial` a neffos server (ours or Go's), with optional reconnection.
+
+This is also the aiohttp client-side transport: `_ClientSocket` and `_ClientSink` adapt
+aiohttp's client websocket to the `Socket`/`FrameSink` seam (aiohttp masks the frames).
+"""
 
 from __future__ import annotations
 
@@ -6,25 +10,55 @@ import asyncio
 import logging
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 import aiohttp
 from aiohttp import WSMsgType
 
-from . import events as ev
-from .conn import CLOSE_POLICY, Conn
+from .conn import Conn
 from .errors import ConnectionRefusedByPeerError, HandshakeError, ReconnectingError
+from .handlers import HandlerSource, compile_namespaces
+from .handshake import request_ack
 from .logs import fields
 from .ns_conn import NSConn
 from .options import Options
-from .protocol import ACK_OK, ACK_REFUSED, ACK_REQUEST, Frame, Tokens
-from .websocket import RECONNECT_HEADER
+from .protocol import RECONNECT_HEADER, CloseCode, Frame, Tokens
+from .room import Room
+from .routing import route
+from .tables import NamespaceTable, is_native_only
 
 logger = logging.getLogger("aioneffos.client")
 
 MAX_RECONNECT_DELAY = 30.0
 _HAS_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+class _ClientSocket:
+    """aiohttp's client websocket as a `Socket`: data frames as ``str``/``bytes``, the end as ``None``."""
+
+    __slots__ = ("_receive", "_ws")
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._ws = ws
+        self._receive = ws.receive
+
+    async def receive(self, timeout: float | None = None) -> str | bytes | None:
+        msg = await self._receive(timeout)
+        kind = msg.type
+        if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+            data: str | bytes = msg.data
+            return data
+        if kind is WSMsgType.ERROR:
+            logger.info("socket error: %s", msg.data)
+        return None
+
+    async def close(self, *, code: int = CloseCode.NORMAL, message: bytes = b"") -> bool:
+        return await self._ws.close(code=code, message=message)
+
+    @property
+    def close_code(self) -> int | None:
+        return self._ws.close_code
 
 
 class _ClientSink:
@@ -54,13 +88,78 @@ class _ClientSink:
         await self._ws.send_frame(frame.payload, WSMsgType.TEXT if frame.text else WSMsgType.BINARY)
 
 
+class _ClientSide:
+    """What `dial` keeps for a client connection (its `ClientSide`): the task that reads and
+    reconnects it and, with ``reconnect=``, the handles a dropped socket had, to restore them
+    on the same objects (each live `NSConn` with its `Room`s, in the order joined)."""
+
+    __slots__ = ("_entries", "_reconnect", "_task")
+
+    def __init__(self, *, reconnect: bool) -> None:
+        self._reconnect = reconnect
+        self._entries: dict[str, tuple[NSConn, dict[str, Room]]] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run *work*, the reading (and reconnecting) loop, for as long as the connection lives."""
+        self._task = asyncio.get_running_loop().create_task(work)
+
+    @property
+    def done(self) -> asyncio.Future[Any]:
+        assert self._task is not None
+        return self._task
+
+    async def stop(self, *, now: bool, timeout: float) -> None:
+        task = self._task
+        if task is not None and task is not asyncio.current_task():
+            if now:
+                task.cancel()  # it may be waiting for its next dial: stop now
+            await asyncio.wait([task], timeout=timeout)
+
+    @property
+    def reconnecting(self) -> bool:
+        return self._entries is not None
+
+    def remember(self, namespaces: Mapping[str, NSConn]) -> None:
+        if not self._reconnect:
+            return
+        entries = self._entries if self._entries is not None else {}
+        for name, ns in namespaces.items():
+            entry = entries.setdefault(name, (ns, {}))
+            if entry[0] is ns:
+                entry[1].update(ns.rooms)
+        self._entries = entries
+
+    def will_restore(self, ns: NSConn, room: str = "") -> bool:
+        entry = self._entries.get(ns.namespace) if self._entries is not None else None
+        return entry is not None and entry[0] is ns and (not room or room in entry[1])
+
+    def forget(self, ns: NSConn, room: str = "") -> None:
+        entries = self._entries
+        entry = entries.get(ns.namespace) if entries is not None else None
+        if entries is None or entry is None or entry[0] is not ns:
+            return
+        if room:
+            entry[1].pop(room, None)
+        else:
+            del entries[ns.namespace]
+
+    def pending(self) -> list[tuple[NSConn, list[Room]]]:
+        """Give the namespaces (and rooms) to restore on the new socket, in the order joined."""
+        return [(ns, list(rooms.values())) for ns, rooms in (self._entries or {}).values()]
+
+    def restored(self) -> None:
+        """Stop reconnecting: every handle is restored, or the client gave up."""
+        self._entries = None
+
+
 class _Dialer:
     """Opens sockets for one client connection and, with *reconnect*, reopens them."""
 
     def __init__(
         self,
         url: str,
-        tables: dict[str, ev.NamespaceTable],
+        tables: dict[str, NamespaceTable],
         headers: Mapping[str, str],
         reconnect: float | None,
         options: Options,
@@ -74,14 +173,12 @@ class _Dialer:
         self.own_session = session is None
         self.session = session or aiohttp.ClientSession()
         self.tokens = Tokens("$")
+        self.native_only = is_native_only(tables)
+        """Whether the only handler is ``_OnNativeMessage``: a plain websocket, no handshake."""
+        self.client = _ClientSide(reconnect=reconnect is not None)
 
-    @property
-    def native_only(self) -> bool:
-        """Tell whether the only handler is ``_OnNativeMessage``: a plain websocket, no handshake."""
-        return ev.is_native_only(self.tables)
-
-    async def open(self, tries: int) -> tuple[aiohttp.ClientWebSocketResponse, str]:
-        """Open a websocket and complete the handshake; return it with our connection id."""
+    async def open(self, tries: int) -> tuple[_ClientSocket, _ClientSink, str]:
+        """Open a websocket and complete the handshake; give its two halves and our connection id."""
         headers = dict(self.headers)
         if tries:
             headers[RECONNECT_HEADER] = str(tries)
@@ -91,36 +188,18 @@ class _Dialer:
             max_msg_size=self.options.max_message_size + 1,  # aiohttp's limit is exclusive
             heartbeat=self.options.ping_interval,
         )
+        socket, sink = _ClientSocket(ws), _ClientSink(ws)
         if self.native_only:
             # neffos sendClientACK: a native-only client talks to any websocket server,
             # so it sends no M and gets no id.
-            return ws, ""
-        try:
-            await ws.send_str(ACK_REQUEST)
-            async with asyncio.timeout(self.options.handshake_timeout):
-                while True:
-                    raw = await ws.receive()
-                    if raw.type is not WSMsgType.TEXT:
-                        if raw.type is WSMsgType.BINARY:
-                            continue
-                        raise HandshakeError(f"connection closed during the handshake ({ws.close_code})")
-                    if raw.data.startswith(ACK_OK):
-                        return ws, raw.data[1:]
-                    if raw.data.startswith(ACK_REFUSED):
-                        raise ConnectionRefusedByPeerError(raw.data[1:] or "connection refused")
-                    # neffos servers send nothing before the ack; ignore anything else.
-        except TimeoutError:
-            await ws.close(code=CLOSE_POLICY, message=b"handshake timeout")
-            raise HandshakeError("no handshake answer from the server") from None
-        except BaseException:
-            await ws.close()
-            raise
+            return socket, sink, ""
+        return socket, sink, await request_ack(socket, sink, self.options.handshake_timeout)
 
     async def run(self, conn: Conn) -> None:
         """Read until the socket ends; then reconnect, if asked to, or finish."""
         try:
             while True:
-                await conn.read_forever()
+                await conn.inbound.run()
                 await conn.wait_closed()
                 # With reconnect, the conn remembered its live namespaces and rooms when the
                 # socket ended; the forced disconnect events fire now, with is_reconnecting set.
@@ -129,7 +208,7 @@ class _Dialer:
                     return
                 await self._restore(conn)
         finally:
-            conn.end_restore()
+            self.client.restored()
             if self.own_session:
                 await self.session.close()
 
@@ -141,7 +220,7 @@ class _Dialer:
             await asyncio.sleep(delay * (0.5 + random.random() / 2))
             tries += 1
             try:
-                ws, conn_id = await self.open(tries)
+                socket, sink, conn_id = await self.open(tries)
             except ConnectionRefusedByPeerError as exc:
                 logger.warning("reconnect refused by the server, giving up: %s", exc, extra=fields(conn.id))
                 return False
@@ -150,25 +229,26 @@ class _Dialer:
                 delay = min(delay * 2, MAX_RECONNECT_DELAY)
                 continue
             if not conn.is_reconnecting:  # closed while dialling: do not come back to life
-                await ws.close()
+                await socket.close()
                 return False
-            conn.rebind(conn_id, ws, _ClientSink(ws), tries)
+            conn.rebind(conn_id, socket, sink, tries)
             logger.info("reconnected as %r after %d attempt(s)", conn_id, tries, extra=fields(conn_id))
             return True
         return False
 
     async def _restore(self, conn: Conn) -> None:
         """Reconnect the namespaces and rooms we had, reusing the same `NSConn` and `Room` objects."""
-        for ns, rooms in conn.to_restore():
-            if not conn.will_restore(ns):
+        restore = self.client
+        for ns, rooms in restore.pending():
+            if conn.closed_by_us or not restore.will_restore(ns):
                 continue  # the program disconnected it meanwhile
             if self.native_only:
                 conn.register(ns)  # namespace "" is connected from the start, nothing to ask
                 continue
             try:
-                await conn.open_namespace(ns)
+                await ns.open()
                 for room in rooms:
-                    if conn.will_restore(ns, room.name):
+                    if not conn.closed_by_us and restore.will_restore(ns, room.name):
                         await ns.restore_room(room)
             except ReconnectingError:
                 return  # dropped again: the next round restores what is left
@@ -179,13 +259,13 @@ class _Dialer:
                     exc,
                     extra=fields(conn.id, ns.namespace),
                 )
-            conn.forget_restore(ns)
-        conn.end_restore()
+            restore.forget(ns)
+        restore.restored()
 
 
 async def dial(
     url: str,
-    namespaces: ev.HandlerSource,
+    namespaces: HandlerSource,
     *,
     headers: Mapping[str, str] | None = None,
     reconnect: float | None = None,
@@ -208,23 +288,30 @@ async def dial(
         url = "ws://" + url
     dialer = _Dialer(
         url,
-        ev.compile_namespaces(namespaces),
+        compile_namespaces(namespaces),
         headers or {},
         reconnect,
         Options(**options),
         session,
     )
     try:
-        ws, conn_id = await dialer.open(0)
+        socket, sink, conn_id = await dialer.open(0)
     except BaseException:
         if dialer.own_session:
             await dialer.session.close()
         raise
-    conn = Conn(conn_id, True, ws, dialer.tables, dialer.options, dialer.tokens)
-    conn.auto_reconnect = reconnect is not None
-    conn.attach(_ClientSink(ws))
+    conn = Conn(
+        conn_id,
+        True,
+        dialer.tables,
+        dialer.options,
+        dialer.tokens,
+        route,
+        client=dialer.client,
+    )
+    conn.attach(socket, sink)
     conn.mark_acknowledged()
     if dialer.native_only:
         conn.register(NSConn(conn, "", dialer.tables[""]))
-    conn.supervise(dialer.run(conn))
+    dialer.client.start(dialer.run(conn))
     return conn

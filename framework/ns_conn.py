@@ -11,13 +11,13 @@ import attrs
 
 from . import events as ev
 from .cleanup import Cleanup, run_cleanups
-from .errors import NAME_TOO_LONG, TOO_MANY_ROOMS, ReconnectingError, WriteClosedError, error_text
-from .limits import clip, utf8_length
-from .logs import fields, handler_failed, unknown_event
-from .message import Message, as_body, reply_body
+from .errors import BadNamespaceError, ReconnectingError, WriteClosedError
+from .logs import fields
+from .message import Message, as_body
 from .protocol import encode_fields
 from .room import Room
 from .store import Store
+from .tables import NamespaceTable
 
 if TYPE_CHECKING:
     from .conn import Conn
@@ -32,7 +32,8 @@ class NSConn:
 
     conn: Conn
     namespace: str
-    _table: ev.NamespaceTable
+    table: NamespaceTable
+    """The compiled handlers of this namespace."""
     store: Store = attrs.field(factory=Store, init=False)
     """Values that live as long as this namespace connection (a controller lives here)."""
     _rooms: dict[str, Room] = attrs.field(factory=dict, init=False)
@@ -50,6 +51,33 @@ class NSConn:
         """Tell whether this namespace connection is still live."""
         return self.conn.namespace(self.namespace) is self and not self.conn.is_closed
 
+    async def open(self, timeout: float | None = None) -> NSConn:
+        """Connect this namespace connection (new, or connected before a reconnection): our
+        ``_OnNamespaceConnect`` first, then the peer's answer, then ``_OnNamespaceConnected``.
+
+        On a refusal the cleanups the hook deferred run and the error is raised (see
+        `Conn.connect`).
+        """
+        conn = self.conn
+        local = Message(self.namespace, ev.ON_NAMESPACE_CONNECT, is_local=True)
+        try:
+            await self.fire(ev.ON_NAMESPACE_CONNECT, local)
+            await conn.ask(local, timeout)
+        except BadNamespaceError as exc:
+            await self.run_cleanups()
+            if exc.namespace is not None:
+                raise
+            text = "the server has no namespace" if conn.is_client else "the client did not declare namespace"
+            raise BadNamespaceError(
+                f"{text} {self.namespace!r} (it answered 'bad namespace')", namespace=self.namespace
+            ) from None
+        except BaseException:
+            await self.run_cleanups()
+            raise
+        conn.register(self)
+        await self.fire_quietly(ev.ON_NAMESPACE_CONNECTED, local.evolve(event=ev.ON_NAMESPACE_CONNECTED))
+        return self
+
     # -- sending --------------------------------------------------------------
 
     def emit(self, event: str, body: object = b"", *, room: str = "", binary: bool = False) -> None:
@@ -64,7 +92,7 @@ class NSConn:
         if conn.namespace(self.namespace) is not self or (room and room not in self._rooms):
             raise self.closed_error(room)
         frame = encode_fields("", self.namespace, room, event, as_body(body), binary=binary)
-        if not conn.send_frame(frame):
+        if not conn.writer.send(frame):
             raise self.closed_error(room)
 
     def emit_binary(self, event: str, body: object) -> None:
@@ -85,7 +113,8 @@ class NSConn:
         conn = self.conn
         name = self.namespace
         where = f"room {room!r} of namespace {name!r}" if room else f"namespace {name!r}"
-        if conn.is_reconnecting and conn.will_restore(self, room):
+        client = conn.client
+        if conn.is_reconnecting and client is not None and client.will_restore(self, room):
             return ReconnectingError(
                 f"cannot write to {where}: the connection dropped and is reconnecting (nothing was sent)",
                 namespace=name,
@@ -110,11 +139,12 @@ class NSConn:
         With *exclude_self*, this connection is left out (neffos ``BroadcastOthers``).
         Raise `RuntimeError` on the client side, which has no server.
         """
-        server = self.conn.server
-        if server is None:
+        hub = self.conn.hub
+        if hub is None:
             raise RuntimeError("broadcast needs a server-side connection")
-        msg = Message(self.namespace, event, as_body(body), room)
-        server.broadcast(msg, exclude=self if exclude_self else None)
+        hub.broadcast(
+            Message(self.namespace, event, as_body(body), room), exclude=self if exclude_self else None
+        )
 
     # -- rooms ----------------------------------------------------------------
 
@@ -147,7 +177,7 @@ class NSConn:
         local = Message(self.namespace, ev.ON_ROOM_JOIN, room=room, is_local=True)
         await self.fire(ev.ON_ROOM_JOIN, local)
         await self.conn.ask(local, timeout)
-        joined = self._add_room(room, handle)
+        joined = self.add_room(room, handle)
         await self.fire_quietly(ev.ON_ROOM_JOINED, local.evolve(event=ev.ON_ROOM_JOINED))
         return joined
 
@@ -157,12 +187,13 @@ class NSConn:
         While a client reconnects, leaving a room it had joined means it is not restored.
         """
         if room not in self._rooms:
-            self.conn.forget_restore(self, room)
+            if self.conn.client is not None:  # left while reconnecting: not restored
+                self.conn.client.forget(self, room)
             return
         local = Message(self.namespace, ev.ON_ROOM_LEAVE, room=room, is_local=True)
         await self.fire(ev.ON_ROOM_LEAVE, local)
         await self.conn.ask(local, timeout)
-        self._remove_room(room)
+        self.remove_room(room)
         await self.fire_quietly(ev.ON_ROOM_LEFT, local.evolve(event=ev.ON_ROOM_LEFT))
 
     async def leave_all(self, *, timeout: float | None = None) -> None:
@@ -170,14 +201,18 @@ class NSConn:
         for room in list(self._rooms):
             await self.leave_room(room, timeout=timeout)
 
-    def _add_room(self, name: str, handle: Room | None = None) -> Room:
+    def add_room(self, name: str, handle: Room | None = None) -> Room:
+        """Record *name* as joined (the peer asked, or *handle* is restored) and tell the hub;
+        nothing is asked or fired."""
         room = self._rooms[name] = handle if handle is not None else Room(self, name)
-        self.conn.room_changed(self, name, joined=True)
+        if self.conn.hub is not None:
+            self.conn.hub.room_joined(self, name)
         return room
 
-    def _remove_room(self, name: str) -> None:
-        if self._rooms.pop(name, None) is not None:
-            self.conn.room_changed(self, name, joined=False)
+    def remove_room(self, name: str) -> None:
+        """Forget room *name* and tell the hub; nothing is asked or fired."""
+        if self._rooms.pop(name, None) is not None and self.conn.hub is not None:
+            self.conn.hub.room_left(self, name)
 
     # -- disconnecting --------------------------------------------------------
 
@@ -190,7 +225,8 @@ class NSConn:
         namespace it had connected means it is not restored.
         """
         if self.conn.namespace(self.namespace) is not self:
-            self.conn.forget_restore(self)
+            if self.conn.client is not None:  # disconnected while reconnecting: not restored
+                self.conn.client.forget(self)
             return
         local = Message(self.namespace, ev.ON_NAMESPACE_DISCONNECT, is_local=True)
         if self.conn.is_client:
@@ -204,18 +240,18 @@ class NSConn:
 
     async def end_locally(self, *, forced: bool) -> None:
         """Leave every room, forget this namespace and fire ``_OnNamespaceDisconnect`` locally."""
-        await self._leave_rooms_locally(is_local=True, forced=forced)
+        await self.leave_rooms_locally(is_local=True, forced=forced)
         self.conn.unregister(self)
         end = Message(self.namespace, ev.ON_NAMESPACE_DISCONNECT, is_local=True, is_forced=forced)
         await self.fire_quietly(ev.ON_NAMESPACE_DISCONNECT, end)
         await self.run_cleanups()
 
-    async def _leave_rooms_locally(self, *, is_local: bool, forced: bool) -> None:
+    async def leave_rooms_locally(self, *, is_local: bool, forced: bool) -> None:
         """Leave every room without asking the peer, firing the leave events (neffos forceLeaveAll)."""
         for room in list(self._rooms):
             leave = Message(self.namespace, ev.ON_ROOM_LEAVE, room=room, is_local=is_local, is_forced=forced)
             await self.fire_quietly(ev.ON_ROOM_LEAVE, leave)
-            self._remove_room(room)
+            self.remove_room(room)
             await self.fire_quietly(ev.ON_ROOM_LEFT, leave.evolve(event=ev.ON_ROOM_LEFT))
 
     def defer(self, cleanup: Cleanup) -> None:
@@ -230,7 +266,7 @@ class NSConn:
 
     async def fire(self, event: str, msg: Message) -> object:
         """Call this namespace's handler for *event* (or ``_OnAnyEvent``); its error propagates."""
-        entry = self._table.lookup(event)
+        entry = self.table.lookup(event)
         if entry is None:
             return None
         result = entry.handler(self, msg)
@@ -251,110 +287,35 @@ class NSConn:
                 extra=fields(self.conn.id, self.namespace, event, msg.room),
             )
 
-    async def run_handler(self, msg: Message) -> None:
-        """Run the handler of an incoming user event and answer: reply, error reply or empty reply."""
-        if msg.err is not None:
-            # An error is always an answer (often a late one, to an ask that timed out), never
-            # an ask: the handler sees it, but nothing goes back, or two peers could answer
-            # each other's errors for ever.
-            await self.fire_quietly(msg.event, msg)
-            return
-        conn = self.conn
-        table = self._table
-        entry = table.entries.get(msg.event)
-        if entry is None:
-            entry = table.on_any
-            limit = conn.options.max_name_length
-            if entry is None:
-                event = clip(msg.event, limit)  # what is logged and remembered stays small too
-                unknown_event(table.unknown, conn.id, self.namespace, event)
-                if msg.wait:
-                    conn.reply_error(msg, f"unknown event {event!r}")
-                return
-            if utf8_length(msg.event) > limit:
-                if msg.wait:
-                    conn.reply_error(msg, NAME_TOO_LONG)
-                return
+
+async def connect(conn: Conn, namespace: str, timeout: float | None) -> NSConn:
+    """Connect *conn* to *namespace* (see `Conn.connect`): give the existing `NSConn`, or open
+    a new one; raise `BadNamespaceError` when this side does not declare *namespace*."""
+    existing = conn.namespaces.get(namespace)
+    if existing is not None:
+        return existing
+    table = conn.tables.get(namespace)
+    if table is None:
+        side = "client (declare it in dial's namespaces)" if conn.is_client else "server"
+        raise BadNamespaceError(
+            f"namespace {namespace!r} is not declared on this {side}", namespace=namespace
+        )
+    if conn.is_closed:
+        raise conn.closed_error()
+    if not conn.is_client:
+        conn.send_ack()
+    return await NSConn(conn, namespace, table).open(timeout)
+
+
+async def disconnect_all(namespaces: list[NSConn], timeout: float | None) -> None:
+    """Disconnect each of *namespaces* in order, even when one fails; then raise the first failure."""
+    first: Exception | None = None
+    for ns in namespaces:
         try:
-            result = entry.handler(self, msg)
-            if entry.is_async or inspect.isawaitable(result):
-                result = await result
-            body = result if type(result) is bytes else reply_body(result)
+            await ns.disconnect(timeout=timeout)
         except Exception as exc:
-            handler_failed(exc, conn.id, self.namespace, msg.event, msg.room)
-            conn.reply_error(msg, error_text(exc))
-            return
-        if body is not None:
-            conn.reply(msg, body)
-        elif msg.wait and conn.options.reply_to_unanswered_asks and conn.answered != msg.wait:
-            conn.reply_empty(msg.wait)
-
-    async def run_native_handler(self, msg: Message) -> None:
-        """Run ``_OnNativeMessage``; a returned body goes back as a native message."""
-        try:
-            body = reply_body(await self.fire(ev.ON_NATIVE_MESSAGE, msg))
-        except Exception as exc:
-            handler_failed(exc, self.conn.id, self.namespace, ev.ON_NATIVE_MESSAGE)
-            return
-        if body is not None:
-            self.conn.write(Message("", ev.ON_NATIVE_MESSAGE, body, is_native=True, is_binary=msg.is_binary))
-
-    # -- answering the peer's requests ----------------------------------------
-
-    async def reply_disconnect(self, msg: Message) -> None:
-        """Answer the peer's disconnect request; only a server-side handler may refuse it."""
-        conn = self.conn
-        if not conn.is_client:
-            try:
-                await self.fire(ev.ON_NAMESPACE_DISCONNECT, msg)
-            except Exception as exc:
-                handler_failed(exc, conn.id, self.namespace, ev.ON_NAMESPACE_DISCONNECT)
-                conn.reply_error(msg, error_text(exc))
-                return
-        await self._leave_rooms_locally(is_local=False, forced=True)
-        conn.unregister(self)
-        conn.reply_empty(msg.wait)
-        if conn.is_client:
-            await self.fire_quietly(ev.ON_NAMESPACE_DISCONNECT, msg)
-        await self.run_cleanups()
-
-    async def reply_room_join(self, msg: Message) -> None:
-        """Answer the peer's join request: refused past `Options.max_name_length` and
-        `Options.max_rooms_per_connection`, then our ``_OnRoomJoin`` may refuse it."""
-        if msg.room in self._rooms:
-            self.conn.reply_empty(msg.wait)
-            return
-        options = self.conn.options
-        if utf8_length(msg.room) > options.max_name_length:
-            self.conn.reply_error(msg, NAME_TOO_LONG)
-            return
-        joined = sum(len(ns.rooms) for ns in self.conn.namespaces.values())
-        if joined >= options.max_rooms_per_connection:
-            self.conn.reply_error(msg, TOO_MANY_ROOMS)
-            return
-        try:
-            await self.fire(ev.ON_ROOM_JOIN, msg)
-        except Exception as exc:
-            handler_failed(exc, self.conn.id, self.namespace, ev.ON_ROOM_JOIN, msg.room)
-            self.conn.reply_error(msg, error_text(exc))
-            return
-        self._add_room(msg.room)
-        self.conn.reply_empty(msg.wait)
-        await self.fire_quietly(ev.ON_ROOM_JOINED, msg.evolve(event=ev.ON_ROOM_JOINED, wait=""))
-
-    async def reply_room_leave(self, msg: Message) -> None:
-        """Answer the peer's leave request; a server-side ``_OnRoomLeave`` may refuse it."""
-        if msg.room not in self._rooms:
-            self.conn.reply_empty(msg.wait)
-            return
-        try:
-            await self.fire(ev.ON_ROOM_LEAVE, msg)
-        except Exception as exc:
-            handler_failed(exc, self.conn.id, self.namespace, ev.ON_ROOM_LEAVE, msg.room)
-            if not self.conn.is_client:
-                self.conn.reply_error(msg, error_text(exc))
-                return
-            logger.debug("%r: _OnRoomLeave raised on a server request; leaving anyway", self)
-        self._remove_room(msg.room)
-        self.conn.reply_empty(msg.wait)
-        await self.fire_quietly(ev.ON_ROOM_LEFT, msg.evolve(event=ev.ON_ROOM_LEFT, wait=""))
+            logger.debug("%r: disconnecting %r failed: %s", ns.conn, ns.namespace, exc)
+            if first is None:
+                first = exc
+    if first is not None:
+        raise first

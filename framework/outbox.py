@@ -15,32 +15,11 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
 
 from .protocol import Frame
+from .transport import FrameSink
 
 logger = logging.getLogger("aioneffos.conn")
-
-
-class FrameSink(Protocol):
-    """Where an outbox writes: a server socket (pre-framed bytes) or a client socket."""
-
-    def write_now(self, frame: Frame) -> bool:
-        """Write *frame* at once if the socket can take it without waiting; else return False."""
-        ...
-
-    async def write(self, frame: Frame) -> None:
-        """Write *frame*, waiting for the socket to drain; raise `ConnectionError` once closed."""
-        ...
-
-    def abort(self) -> None:
-        """Cut the connection now, dropping what was not sent (a peer that stopped reading)."""
-        ...
-
-    @property
-    def lost(self) -> bool:
-        """Tell whether the connection is gone or going (closed by either side, or cut)."""
-        ...
 
 
 class Outbox:

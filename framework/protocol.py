@@ -1,4 +1,5 @@
-"""The neffos wire codec: the 7-field message format, escaping, wait tokens, frames.
+"""The neffos wire codec: the 7-field message format, escaping, wait tokens, frames, and the
+protocol's constants (handshake frames, close codes, headers).
 
 A message is seven fields joined by ``;``: wait, namespace, room, event, isError, isNoOp
 and body. Only namespace, room and event are escaped; the body is everything after the
@@ -7,10 +8,33 @@ sixth separator and may itself contain ``;`` (docs/protocol.md#wire-format).
 
 from __future__ import annotations
 
-import struct
+from enum import IntEnum
 
 from .events import ON_NATIVE_MESSAGE
 from .message import Message
+
+
+class CloseCode(IntEnum):
+    """The websocket close codes aioneffos sends (RFC 6455 section 7.4; docs/protocol.md#close-codes)."""
+
+    NORMAL = 1000
+    """A close asked for by either side (``conn.close()``, ``server.close_connection``)."""
+    GOING_AWAY = 1001
+    """The server shuts down (``server.close()``, the application's shutdown)."""
+    POLICY_VIOLATION = 1008
+    """A refusal: ``on_connect`` raised, no handshake, a read timeout, a slow consumer, a peer
+    past its rate limit."""
+    MESSAGE_TOO_BIG = 1009
+    """A frame larger than `Options.max_message_size`."""
+    TRY_AGAIN_LATER = 1013
+    """The server is full (`Options.max_connections`) for an upgrade that raced past the 503."""
+
+
+RECONNECT_HEADER = "X-Websocket-Reconnect"
+"""The request header (or query parameter) counting a client's reconnection attempts."""
+HEADER_PARAM_PREFIX = "x-websocket-header-"
+"""Query parameters named ``X-Websocket-Header-<Name>`` become request header ``<Name>``
+(browsers cannot set websocket headers; neffos.js sends them this way)."""
 
 ESCAPED_SEMICOLON = "@%!semicolon@%!"
 ACK_REQUEST = "M"
@@ -41,40 +65,22 @@ def _is_utf8(body: bytes) -> bool:
     return True
 
 
-_SHORT_TEXT = [bytes((0x81, n)) for n in range(126)]
-_SHORT_BINARY = [bytes((0x82, n)) for n in range(126)]
-"""Prebuilt headers of the short frames (payload under 126 bytes) a server writes."""
-
-
 class Frame:
-    """One encoded websocket data frame, shared by every recipient of a broadcast."""
+    """One encoded message: its payload and frame type, shared by every recipient of a broadcast."""
 
-    __slots__ = ("_wire", "payload", "text")
+    __slots__ = ("payload", "text", "wire")
 
     def __init__(self, payload: bytes, text: bool) -> None:
         self.payload = payload
         self.text = text
-        self._wire: bytes | None = None
+        self.wire: bytes | None = None
+        """The bytes a transport made of this frame (a server's websocket frame), kept by the
+        transport so that a broadcast is framed once for all its recipients."""
 
     @property
     def opcode(self) -> int:
         """Give the websocket opcode: 1 for text, 2 for binary."""
         return 1 if self.text else 2
-
-    def server_wire(self) -> bytes:
-        """Give the complete unmasked frame (header and payload) a server writes, built once."""
-        wire = self._wire
-        if wire is None:
-            n = len(self.payload)
-            first = 0x81 if self.text else 0x82
-            if n < 126:
-                header = (_SHORT_TEXT if self.text else _SHORT_BINARY)[n]
-            elif n < 65536:
-                header = struct.pack("!BBH", first, 126, n)
-            else:
-                header = struct.pack("!BBQ", first, 127, n)
-            wire = self._wire = header + self.payload
-        return wire
 
     def __repr__(self) -> str:
         kind = "text" if self.text else "binary"

@@ -1,21 +1,37 @@
-"""Routing one incoming message: system requests, native messages, events, protocol errors.
+"""What an incoming message means, and how it is answered: the receiving half of the protocol.
 
-Every failure becomes an answer to the peer, never a crash of its connection: a namespace
-not connected is `bad namespace`, a room not joined `bad room`, a local-only system event
-sent from the wire `invalid payload` (docs/protocol.md#not-connected,
-docs/protocol.md#wire-system-events).
+`route` is the router of a `Conn`'s inbound loop: it gives each message to the handler of
+its event (and answers with its result, an error reply or the empty reply,
+docs/protocol.md#replies), or answers the peer's requests (connect, disconnect, join,
+leave) itself. Every failure becomes an answer to the peer, never a crash of its
+connection: a namespace not connected is `bad namespace`, a room not joined `bad room`, a
+local-only system event sent from the wire `invalid payload` (docs/protocol.md#not-connected,
+docs/protocol.md#wire-system-events), an unknown event `unknown event`.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from . import events as ev
-from .errors import BAD_NAMESPACE, BAD_ROOM, INVALID_PAYLOAD, error_text
-from .logs import handler_failed
-from .message import Message
+from .errors import BAD_NAMESPACE, BAD_ROOM, INVALID_PAYLOAD, NAME_TOO_LONG, TOO_MANY_ROOMS, error_text
+from .events import (
+    LOCAL_ONLY_EVENTS,
+    ON_NAMESPACE_CONNECT,
+    ON_NAMESPACE_CONNECTED,
+    ON_NAMESPACE_DISCONNECT,
+    ON_NATIVE_MESSAGE,
+    ON_ROOM_JOIN,
+    ON_ROOM_JOINED,
+    ON_ROOM_LEAVE,
+    ON_ROOM_LEFT,
+    WIRE_REQUESTS,
+)
+from .limits import clip, utf8_length
+from .logs import handler_failed, unknown_event
+from .message import Message, reply_body
 from .ns_conn import NSConn
 
 if TYPE_CHECKING:
@@ -31,76 +47,199 @@ def route(conn: Conn, msg: Message) -> Awaitable[None] | None:
     A plain function, not a coroutine: one coroutine less on every message's path.
     """
     event = msg.event
-    if event in ev.WIRE_REQUESTS:
+    if event in WIRE_REQUESTS:
         return _answer_request(conn, msg)
     if msg.is_native:
-        ns = conn.namespace("")
-        return ns.run_native_handler(msg) if ns is not None else None
-    if event == ev.ON_ROOM_LEFT and msg.wait.startswith("$") and not conn.is_client:
+        ns = conn.namespaces.get("")
+        return run_native_handler(ns, msg) if ns is not None else None
+    if event == ON_ROOM_LEFT and msg.wait.startswith("$") and not conn.is_client:
         # neffos.js leaveAll() asks with _OnRoomLeft: answer it as a leave (docs/protocol.md#leave-all).
-        return _answer_request(conn, msg.evolve(event=ev.ON_ROOM_LEAVE))
-    ns = conn.namespace(msg.namespace)
+        return _answer_request(conn, msg.evolve(event=ON_ROOM_LEAVE))
+    ns = conn.namespaces.get(msg.namespace)
     if ns is None:
         if msg.wait:
-            conn.reply_error(msg, BAD_NAMESPACE)
+            conn.writer.reply_error(msg, BAD_NAMESPACE)
         return None
-    if event in ev.LOCAL_ONLY_EVENTS:
+    if event in LOCAL_ONLY_EVENTS:
         logger.debug("%r: dropped system event %r from the wire", conn, event)
         if msg.wait:
-            conn.reply_error(msg, INVALID_PAYLOAD)
+            conn.writer.reply_error(msg, INVALID_PAYLOAD)
         return None
     if msg.room and msg.room not in ns.rooms:
         if msg.wait:
-            conn.reply_error(msg, BAD_ROOM)
+            conn.writer.reply_error(msg, BAD_ROOM)
         return None
-    return ns.run_handler(msg)
+    return run_handler(ns, msg)
+
+
+# -- events ---------------------------------------------------------------------
+
+
+async def run_handler(ns: NSConn, msg: Message) -> None:
+    """Run the handler of an incoming user event and answer: reply, error reply or empty reply."""
+    if msg.err is not None:
+        # An error is always an answer (often a late one, to an ask that timed out), never
+        # an ask: the handler sees it, but nothing goes back, or two peers could answer
+        # each other's errors for ever.
+        await ns.fire_quietly(msg.event, msg)
+        return
+    conn = ns.conn
+    writer = conn.writer
+    table = ns.table
+    entry = table.entries.get(msg.event)
+    if entry is None:
+        entry = table.on_any
+        limit = conn.options.max_name_length
+        if entry is None:
+            event = clip(msg.event, limit)  # what is logged and remembered stays small too
+            unknown_event(table.unknown, conn.id, ns.namespace, event)
+            if msg.wait:
+                writer.reply_error(msg, f"unknown event {event!r}")
+            return
+        if utf8_length(msg.event) > limit:
+            if msg.wait:
+                writer.reply_error(msg, NAME_TOO_LONG)
+            return
+    try:
+        result = entry.handler(ns, msg)
+        if entry.is_async or inspect.isawaitable(result):
+            result = await result
+        body = result if type(result) is bytes else reply_body(result)
+    except Exception as exc:
+        handler_failed(exc, conn.id, ns.namespace, msg.event, msg.room)
+        writer.reply_error(msg, error_text(exc))
+        return
+    if body is not None:
+        writer.reply(msg, body)
+    elif msg.wait and conn.options.reply_to_unanswered_asks and writer.answered != msg.wait:
+        writer.reply_empty(msg.wait)
+
+
+async def run_native_handler(ns: NSConn, msg: Message) -> None:
+    """Run ``_OnNativeMessage``; a returned body goes back as a native message."""
+    try:
+        body = reply_body(await ns.fire(ON_NATIVE_MESSAGE, msg))
+    except Exception as exc:
+        handler_failed(exc, ns.conn.id, ns.namespace, ON_NATIVE_MESSAGE)
+        return
+    if body is not None:
+        ns.conn.write(Message("", ON_NATIVE_MESSAGE, body, is_native=True, is_binary=msg.is_binary))
+
+
+# -- the peer's requests ----------------------------------------------------------
 
 
 async def _answer_request(conn: Conn, msg: Message) -> None:
     if not msg.wait or msg.is_noop:
         return  # neffos ignores requests that cannot be answered
     event = msg.event
-    if event == ev.ON_NAMESPACE_CONNECT:
+    if event == ON_NAMESPACE_CONNECT:
         await _answer_connect(conn, msg)
         return
-    ns = conn.namespace(msg.namespace)
-    if event == ev.ON_NAMESPACE_DISCONNECT:
+    ns = conn.namespaces.get(msg.namespace)
+    if event == ON_NAMESPACE_DISCONNECT:
         if ns is None:
-            conn.reply_empty(msg.wait)
+            conn.writer.reply_empty(msg.wait)
         else:
-            await ns.reply_disconnect(msg)
+            await _answer_disconnect(ns, msg)
     elif ns is None:
-        conn.reply_error(msg, BAD_NAMESPACE)
-    elif event == ev.ON_ROOM_JOIN:
-        await ns.reply_room_join(msg)
+        conn.writer.reply_error(msg, BAD_NAMESPACE)
+    elif event == ON_ROOM_JOIN:
+        await _answer_join(ns, msg)
     else:
-        await ns.reply_room_leave(msg)
+        await _answer_leave(ns, msg)
 
 
 async def _answer_connect(conn: Conn, msg: Message) -> None:
     """Answer the peer's connect: our ``_OnNamespaceConnect`` may refuse, then the empty reply
     goes out before ``_OnNamespaceConnected`` fires, so what that handler sends comes after."""
-    if conn.namespace(msg.namespace) is not None:
-        conn.reply_empty(msg.wait)
+    writer = conn.writer
+    if msg.namespace in conn.namespaces:
+        writer.reply_empty(msg.wait)
         return
-    table = conn.table(msg.namespace)
+    table = conn.tables.get(msg.namespace)
     if table is None:
-        conn.reply_error(msg, BAD_NAMESPACE)
+        writer.reply_error(msg, BAD_NAMESPACE)
         return
     ns = NSConn(conn, table.name, table)
     try:
-        await ns.fire(ev.ON_NAMESPACE_CONNECT, msg)
+        await ns.fire(ON_NAMESPACE_CONNECT, msg)
     except Exception as exc:
-        handler_failed(exc, conn.id, ns.namespace, ev.ON_NAMESPACE_CONNECT)
-        conn.reply_error(msg, error_text(exc))
+        handler_failed(exc, conn.id, ns.namespace, ON_NAMESPACE_CONNECT)
+        writer.reply_error(msg, error_text(exc))
         await ns.run_cleanups()
         return
     except BaseException:
         # Cancelled (the connection ended): the hook's cleanups still run. This, and
-        # `Conn.open_namespace` for our own connects, is the one place a refused connect
-        # runs what its hooks deferred; controllers and joined handlers rely on it.
+        # `NSConn.open` for our own connects, is the one place a refused connect runs what
+        # its hooks deferred; controllers and joined handlers rely on it.
         await ns.run_cleanups()
         raise
     conn.register(ns)
-    conn.reply_empty(msg.wait)
-    await ns.fire_quietly(ev.ON_NAMESPACE_CONNECTED, msg.evolve(event=ev.ON_NAMESPACE_CONNECTED, wait=""))
+    writer.reply_empty(msg.wait)
+    await ns.fire_quietly(ON_NAMESPACE_CONNECTED, msg.evolve(event=ON_NAMESPACE_CONNECTED, wait=""))
+
+
+async def _answer_disconnect(ns: NSConn, msg: Message) -> None:
+    """Answer the peer's disconnect request; only a server-side handler may refuse it."""
+    conn = ns.conn
+    if not conn.is_client:
+        try:
+            await ns.fire(ON_NAMESPACE_DISCONNECT, msg)
+        except Exception as exc:
+            handler_failed(exc, conn.id, ns.namespace, ON_NAMESPACE_DISCONNECT)
+            conn.writer.reply_error(msg, error_text(exc))
+            return
+    await ns.leave_rooms_locally(is_local=False, forced=True)
+    conn.unregister(ns)
+    conn.writer.reply_empty(msg.wait)
+    if conn.is_client:
+        await ns.fire_quietly(ON_NAMESPACE_DISCONNECT, msg)
+    await ns.run_cleanups()
+
+
+async def _answer_join(ns: NSConn, msg: Message) -> None:
+    """Answer the peer's join request: refused past `Options.max_name_length` and
+    `Options.max_rooms_per_connection`, then our ``_OnRoomJoin`` may refuse it."""
+    conn = ns.conn
+    writer = conn.writer
+    if msg.room in ns.rooms:
+        writer.reply_empty(msg.wait)
+        return
+    options = conn.options
+    if utf8_length(msg.room) > options.max_name_length:
+        writer.reply_error(msg, NAME_TOO_LONG)
+        return
+    joined = sum(len(other.rooms) for other in conn.namespaces.values())
+    if joined >= options.max_rooms_per_connection:
+        writer.reply_error(msg, TOO_MANY_ROOMS)
+        return
+    try:
+        await ns.fire(ON_ROOM_JOIN, msg)
+    except Exception as exc:
+        handler_failed(exc, conn.id, ns.namespace, ON_ROOM_JOIN, msg.room)
+        writer.reply_error(msg, error_text(exc))
+        return
+    ns.add_room(msg.room)
+    writer.reply_empty(msg.wait)
+    await ns.fire_quietly(ON_ROOM_JOINED, msg.evolve(event=ON_ROOM_JOINED, wait=""))
+
+
+async def _answer_leave(ns: NSConn, msg: Message) -> None:
+    """Answer the peer's leave request; a server-side ``_OnRoomLeave`` may refuse it."""
+    conn = ns.conn
+    writer = conn.writer
+    if msg.room not in ns.rooms:
+        writer.reply_empty(msg.wait)
+        return
+    try:
+        await ns.fire(ON_ROOM_LEAVE, msg)
+    except Exception as exc:
+        handler_failed(exc, conn.id, ns.namespace, ON_ROOM_LEAVE, msg.room)
+        if not conn.is_client:
+            writer.reply_error(msg, error_text(exc))
+            return
+        logger.debug("%r: _OnRoomLeave raised on a server request; leaving anyway", ns)
+    ns.remove_room(msg.room)
+    writer.reply_empty(msg.wait)
+    await ns.fire_quietly(ON_ROOM_LEFT, msg.evolve(event=ON_ROOM_LEFT, wait=""))

@@ -3,65 +3,44 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import inspect
 import itertools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, final
 
-from aiohttp import WSMsgType
-
-from . import events as ev
-from .conn import (
-    CLOSE_GOING_AWAY,
-    CLOSE_NORMAL,
-    CLOSE_POLICY,
-    CLOSE_TRY_AGAIN_LATER,
-    READING,
-    Conn,
-    Socket,
-)
-from .errors import REFUSALS, NoRecipientError, ServerClosedError, error_text, resolve_remote_error
-from .exchange import NO_EXCLUSION, ClusterCount, Exchange, Exclusion, LocalExchange, Target
+from .conn import Conn
+from .delivery import ask_each, deliver, exclusion_of
+from .errors import NoRecipientError, ServerClosedError
+from .exchange import NO_EXCLUSION, ClusterCount, Exchange, Exclusion, LocalExchange
 from .fanout import DONE, call_each
+from .handlers import Handler, HandlerSource, compile_namespaces
+from .handshake import accept, accept_native, run_callback
+from .inbound import READING
 from .limits import OriginPolicy
-from .logs import fields
+from .membership import Membership
 from .message import Message
 from .ns_conn import NSConn
 from .options import Options
-from .outbox import FrameSink
-from .pending import PendingReply
 from .presence import LocalRoster, Presence, PresenceListener
-from .protocol import ACK_REQUEST, Frame, Tokens, encode, encode_fields, encode_native
+from .protocol import CloseCode, Tokens
 from .room import Room
+from .routing import route
+from .shutdown import close_all, watch_handlers
+from .tables import is_native_only
+from .transport import FrameSink, Socket
 
 if TYPE_CHECKING:
     from aiohttp import web
 
 logger = logging.getLogger("aioneffos.server")
 
-MAX_PRE_ACK_FRAMES = 16
-"""Frames a client may send before ``M``; they are handled after the ack
-(docs/protocol.md#handshake-input)."""
-MAX_PRE_ACK_BYTES = 64 * 1024
-"""Bytes those frames may hold in all: a peer not yet acknowledged pins little memory."""
-HANDLER_WATCH_INTERVAL = 1.0
-"""Seconds between looks for handlers whose peer vanished (`Options.cancel_handlers_on_close`)."""
 
 ConnCallback = Callable[[Conn], Awaitable[None] | None]
 Excluded = Conn | NSConn | Room | str | None
 """What `Server.broadcast` may skip: one connection (`Conn`/`NSConn`), or by id (`str`, `Room`)."""
-
-
-async def _call(callback: Callable[..., Any], *args: Any) -> Any:
-    result = callback(*args)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
 
 
 @final
@@ -74,7 +53,7 @@ class Server:
 
     def __init__(
         self,
-        conn_handler: ev.HandlerSource,
+        conn_handler: HandlerSource,
         *,
         on_connect: ConnCallback | None = None,
         on_disconnect: ConnCallback | None = None,
@@ -104,18 +83,16 @@ class Server:
         self.roster = LocalRoster(
             self.node_id,
             lambda: self._conns,
-            lambda conn_id: self._by_id.get(conn_id, ()),
+            lambda conn_id: self._index.with_id(conn_id),
             lambda: self.exchange,
         )
         """This node's part of cluster presence (see `presence`)."""
-        self._tables = ev.compile_namespaces(conn_handler)
-        self._native_only = ev.is_native_only(self._tables)
+        self._tables = compile_namespaces(conn_handler)
+        self._native_only = is_native_only(self._tables)
         self._serials = itertools.count(1)
         self._tokens = Tokens()
-        self._conns: dict[Conn, None] = {}
-        self._by_id: dict[str, list[Conn]] = {}  # ids are usually unique: a list of one is small
-        self._members: dict[str, dict[NSConn, None]] = {}
-        self._rooms: dict[tuple[str, str], dict[NSConn, None]] = {}
+        self._index = Membership(self.exchange, self.roster)
+        self._conns = self._index.conns  # the live connections, kept by the index
         self._started = False
         self._closed = False
         self._start_lock = asyncio.Lock()
@@ -135,7 +112,7 @@ class Server:
         return self._tables.keys()
 
     @property
-    def handlers(self) -> Mapping[str, Mapping[str, ev.Handler]]:
+    def handlers(self) -> Mapping[str, Mapping[str, Handler]]:
         """Give the handlers this server dispatches to, by namespace and event (read-only)."""
         return MappingProxyType(
             {
@@ -161,12 +138,11 @@ class Server:
 
     def connection(self, conn_id: str) -> Conn | None:
         """Give a live connection with id *conn_id*, or ``None``."""
-        conns = self._by_id.get(conn_id)
-        return conns[0] if conns else None
+        return self._index.connection(conn_id)
 
     def namespace_connections(self, namespace: str) -> Collection[NSConn]:
         """Give every connection to *namespace* (neffos ``GetConnectionsByNamespace``)."""
-        return self._members.get(namespace, {}).keys()
+        return self._index.namespace_connections(namespace)
 
     @property
     def accepting(self) -> bool:
@@ -178,7 +154,7 @@ class Server:
         else the same-origin policy with `Options.allowed_origins` (requests without
         ``Origin``, from other than browsers, pass)."""
         if self.check_origin is not None:
-            return bool(await _call(self.check_origin, request))
+            return bool(await run_callback(self.check_origin, request))
         return self.origin_policy.allows(request.headers.get("Origin"), request.headers.get("Host"))
 
     def next_token(self) -> str:
@@ -198,7 +174,7 @@ class Server:
                     raise ServerClosedError("server is closed")
                 await self.exchange.start(self)
                 if self.options.cancel_handlers_on_close:
-                    self._watch = asyncio.get_running_loop().create_task(self._watch_handlers())
+                    self._watch = asyncio.get_running_loop().create_task(watch_handlers(self._conns))
                 self._started = True
 
     async def close(self) -> None:
@@ -225,47 +201,12 @@ class Server:
     async def _close_all(self) -> None:
         if self._watch is not None:
             self._watch.cancel()
-        seconds = self.options.close_timeout
         emptied = self._emptied = asyncio.Event()
         if not self._conns:
             emptied.set()
-        closing = [
-            asyncio.ensure_future(c.close(CLOSE_GOING_AWAY, "server shutdown")) for c in list(self._conns)
-        ]
-        # Each close ends its socket within close_timeout; the teardowns follow in the tasks
-        # serving the connections, unless a handler still runs: it gets the same time.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await emptied.wait()
-        left = list(self._conns)
-        if left:
-            for conn in left:
-                conn.cancel_handler()
-            try:
-                async with asyncio.timeout(seconds):
-                    await emptied.wait()
-            except TimeoutError:
-                logger.warning(
-                    "server close: %d connection(s) still tearing down after %gs: %s",
-                    len(self._conns),
-                    2 * seconds,
-                    list(self._conns)[:10],
-                )
-        await asyncio.gather(*closing, return_exceptions=True)
+        await close_all(self._conns, emptied, self.options.close_timeout)
         if self._started:
             await self.exchange.stop()
-
-    async def _watch_handlers(self) -> None:
-        """Cancel the handlers of connections whose peer is gone (`Options.cancel_handlers_on_close`).
-
-        A connection runs its handler in the task that reads it, so nothing reads while the
-        handler runs; this look, once a second over the connections, notices a socket that ended.
-        """
-        while True:
-            await asyncio.sleep(HANDLER_WATCH_INTERVAL)
-            for conn in list(self._conns):
-                if conn.socket_lost:
-                    conn.cancel_handler()
 
     def new_conn(
         self,
@@ -280,17 +221,16 @@ class Server:
         conn = Conn(
             conn_id,
             False,
-            socket,
             self._tables,
             self.options,
             self._tokens,
-            server=self,
+            route,
+            hub=self,
             request=request,
             reconnect_tries=reconnect_tries,
             key=f"{self.node_id}.{next(self._serials)}",
-            hub=self,
         )
-        conn.attach(sink)
+        conn.attach(socket, sink)
         return conn
 
     async def serve(self, conn: Conn, socket: Socket) -> None:
@@ -299,7 +239,7 @@ class Server:
         try:
             accepted = await self.open(conn, socket)
             if accepted:
-                await conn.read_forever()
+                await conn.inbound.run()
                 await conn.wait_closed()
         finally:
             await self.finish(conn, accepted)
@@ -307,20 +247,20 @@ class Server:
     async def open(self, conn: Conn, socket: Socket) -> bool:
         """Register *conn* and run the handshake and on_connect; tell whether it was accepted.
 
-        `serve` is `open`, `Conn.read_forever`, `Conn.wait_closed` and `finish`; the aiohttp
+        `serve` is `open`, `conn.inbound.run()`, `Conn.wait_closed` and `finish`; the aiohttp
         glue calls them itself to keep one coroutine frame less per idle connection.
         """
         self._add(conn)
         if self._closed:  # upgraded while the server was closing
-            await conn.close(CLOSE_GOING_AWAY, "server shutdown")
+            await conn.close(CloseCode.GOING_AWAY, "server shutdown")
             return False
         limit = self.options.max_connections
         if limit is not None and len(self._conns) > limit:  # upgrades that raced past the 503
-            await conn.close(CLOSE_TRY_AGAIN_LATER, "too many connections")
+            await conn.close(CloseCode.TRY_AGAIN_LATER, "too many connections")
             return False
         if self._native_only:
-            return await self._accept_native(conn)
-        return await self._handshake(conn, socket)
+            return await accept_native(conn, self._tables[""], self.on_connect)
+        return await accept(conn, socket, self.on_connect, self.options.handshake_timeout)
 
     async def finish(self, conn: Conn, accepted: bool) -> None:
         """Tear *conn* down: forced disconnect events, unregister, then on_disconnect if accepted."""
@@ -328,129 +268,35 @@ class Server:
         self._remove(conn)
         if accepted and self.on_disconnect is not None:
             try:
-                await _call(self.on_disconnect, conn)
+                await run_callback(self.on_disconnect, conn)
             except Exception:
                 logger.exception("on_disconnect failed for %r", conn)
-
-    async def _handshake(self, conn: Conn, socket: Socket) -> bool:
-        """Wait for ``M``, run on_connect, then send ``A<id>`` or ``H<text>`` (docs/protocol.md#handshake)."""
-        early: list[str | bytes] = []
-        try:
-            async with asyncio.timeout(self.options.handshake_timeout):
-                refusal = await self._await_ack_request(socket, early)
-        except TimeoutError:
-            refusal = "handshake timeout"
-        if refusal is not None:
-            early.clear()  # nothing of an unacknowledged peer is kept while it is closed
-            if refusal:
-                await conn.close(CLOSE_POLICY, refusal)
-            return False
-        if early:
-            # Handled after the ack, before anything newer, by whichever task reads first.
-            conn.read_first(early)
-        if not await self._run_on_connect(conn):
-            return False
-        conn.send_ack()
-        return True
-
-    @staticmethod
-    async def _await_ack_request(socket: Socket, early: list[str | bytes]) -> str | None:
-        """Read until ``M``, keeping what comes before it in *early*; give ``None`` on ``M``,
-        else the reason to close with (``""`` when the socket ended)."""
-        held = 0
-        while True:
-            raw = await socket.receive()
-            if raw.type is WSMsgType.TEXT and raw.data == ACK_REQUEST:
-                return None
-            if raw.type is not WSMsgType.TEXT and raw.type is not WSMsgType.BINARY:
-                return ""
-            early.append(raw.data)
-            held += len(raw.data)
-            if len(early) > MAX_PRE_ACK_FRAMES or held > MAX_PRE_ACK_BYTES:
-                return "expected the neffos handshake (M)"
-
-    async def _accept_native(self, conn: Conn) -> bool:
-        """Native-only mode: no handshake; namespace ``""`` is connected from the start."""
-        conn.mark_acknowledged()
-        conn.register(NSConn(conn, "", self._tables[""]))
-        return await self._run_on_connect(conn)
-
-    async def _run_on_connect(self, conn: Conn) -> bool:
-        if self.on_connect is None:
-            return True
-        try:
-            await _call(self.on_connect, conn)
-        except Exception as exc:
-            text = error_text(exc) or "connection refused"
-            if isinstance(exc, REFUSALS):
-                logger.info("refused %r: %s", conn, text, extra=fields(conn.id))
-            else:
-                logger.error("on_connect raised for %r: %s", conn, text, exc_info=exc, extra=fields(conn.id))
-            if not conn.is_acknowledged:
-                conn.send_frame(Frame(f"H{text}".encode(), True))
-            # After the ack a refusal can only close the connection (docs/protocol.md#on-connect).
-            await conn.close(CLOSE_POLICY, text)
-            return False
-        return True
 
     # -- membership (the Hub a Conn reports to) --------------------------------------------
 
     def _add(self, conn: Conn) -> None:
-        self._conns[conn] = None
-        same_id = self._by_id.get(conn.id)
-        if same_id is None:
-            self._by_id[conn.id] = [conn]
-            self.exchange.subscribe(Target.of_conn(conn.id))
-        else:
-            same_id.append(conn)
+        self._index.add(conn)
 
     def _remove(self, conn: Conn) -> None:
-        self._conns.pop(conn, None)
+        self._index.remove(conn)
         if self._emptied is not None and not self._conns:
             self._emptied.set()
-        same_id = self._by_id.get(conn.id)
-        if same_id is not None and conn in same_id:
-            same_id.remove(conn)
-            if not same_id:
-                del self._by_id[conn.id]
-                self.exchange.unsubscribe(Target.of_conn(conn.id))
 
     def namespace_connected(self, ns_conn: NSConn) -> None:
         """Index *ns_conn* for delivery."""
-        members = self._members.get(ns_conn.namespace)
-        if members is None:
-            members = self._members[ns_conn.namespace] = {}
-            self.exchange.subscribe(Target.of_namespace(ns_conn.namespace))
-        members[ns_conn] = None
-        self.roster.changed("join", ns_conn.conn, ns_conn.namespace)
+        self._index.namespace_connected(ns_conn)
 
     def namespace_disconnected(self, ns_conn: NSConn) -> None:
         """Drop *ns_conn* from the delivery index."""
-        members = self._members.get(ns_conn.namespace)
-        if members is not None and members.pop(ns_conn, 0) is None:
-            if not members:
-                del self._members[ns_conn.namespace]
-                self.exchange.unsubscribe(Target.of_namespace(ns_conn.namespace))
-            self.roster.changed("leave", ns_conn.conn, ns_conn.namespace)
+        self._index.namespace_disconnected(ns_conn)
 
     def room_joined(self, ns_conn: NSConn, room: str) -> None:
         """Index *ns_conn* as a member of *room*."""
-        members = self._rooms.get((ns_conn.namespace, room))
-        if members is None:
-            members = self._rooms[(ns_conn.namespace, room)] = {}
-            self.exchange.subscribe(Target.of_room(ns_conn.namespace, room))
-        members[ns_conn] = None
-        self.roster.changed("join", ns_conn.conn, ns_conn.namespace, room)
+        self._index.room_joined(ns_conn, room)
 
     def room_left(self, ns_conn: NSConn, room: str) -> None:
         """Drop *ns_conn* from *room*'s members."""
-        key = (ns_conn.namespace, room)
-        members = self._rooms.get(key)
-        if members is not None and members.pop(ns_conn, 0) is None:
-            if not members:
-                del self._rooms[key]
-                self.exchange.unsubscribe(Target.of_room(ns_conn.namespace, room))
-            self.roster.changed("leave", ns_conn.conn, ns_conn.namespace, room)
+        self._index.room_left(ns_conn, room)
 
     # -- delivery -------------------------------------------------------------
 
@@ -473,9 +319,9 @@ class Server:
         exchange.publish(msg, exclusion)  # first: a message refused by the bus reaches nobody
         self.deliver(msg, exclusion)
         if exchange.congested:
-            conn = READING.get()
-            if conn is not None:
-                conn.paced = True
+            reading = READING.get()
+            if reading is not None:
+                reading.paced = True
 
     async def drain(self) -> None:
         """Wait until the exchange has room for more broadcasts (at once unless it is congested,
@@ -484,31 +330,7 @@ class Server:
 
     def deliver(self, msg: Message, exclusion: Exclusion = NO_EXCLUSION) -> int:
         """Write *msg* to this process's matching connections, encoded once; return how many."""
-        frame: Frame | None = None
-        count = 0
-        for ns_conn in self._targets(msg):
-            conn = ns_conn.conn
-            if exclusion and exclusion.excludes(conn.key, conn.id):
-                continue
-            if frame is None:
-                # Native-only peers are plain websockets: native data goes raw (docs/protocol.md#native-only).
-                raw = msg.is_native and self._native_only
-                frame = encode_native(msg.body, binary=msg.is_binary) if raw else encode(msg)
-            if conn.send_frame(frame):
-                count += 1
-        return count
-
-    def _targets(self, msg: Message) -> Iterable[NSConn]:
-        if msg.to:
-            targets = []
-            for conn in self._by_id.get(msg.to, ()):
-                ns_conn = conn.namespace(msg.namespace)
-                if ns_conn is not None and (not msg.room or msg.room in ns_conn.rooms):
-                    targets.append(ns_conn)
-            return targets
-        if msg.room:
-            return list(self._rooms.get((msg.namespace, msg.room), ()))
-        return list(self._members.get(msg.namespace, ()))
+        return deliver(self._index.targets(msg), msg, exclusion, raw_native=self._native_only)
 
     async def ask(self, msg: Message, *, exclude: Excluded = None, timeout: float | None = None) -> Message:
         """Ask every matching connection (as `broadcast` picks them) and return the first reply.
@@ -523,25 +345,13 @@ class Server:
     async def ask_local(self, msg: Message, exclusion: Exclusion, timeout: float) -> Message:
         """Ask this process's matching connections; see `ask`."""
         targets = [
-            n for n in self._targets(msg) if not (exclusion and exclusion.excludes(n.conn.key, n.conn.id))
+            n
+            for n in self._index.targets(msg)
+            if not (exclusion and exclusion.excludes(n.conn.key, n.conn.id))
         ]
         if not targets:
             raise NoRecipientError(f"no connection matches an ask of {msg.namespace!r}/{msg.event!r}")
-        token = self.next_token()
-        frame = encode_fields(token, msg.namespace, msg.room, msg.event, msg.body, binary=msg.is_binary)
-        pending = PendingReply(asyncio.get_running_loop().create_future(), remaining=len(targets))
-        for ns_conn in targets:
-            ns_conn.conn.expect_reply(token, pending)
-            if not ns_conn.conn.send_frame(frame, urgent=True):
-                pending.connection_lost()
-        try:
-            reply = await targets[0].conn.await_reply(pending, msg.event, timeout)
-        finally:
-            for ns_conn in targets:
-                ns_conn.conn.forget_reply(token)
-        if reply.err is not None:
-            raise resolve_remote_error(reply.err)
-        return reply
+        return await ask_each(targets, self.next_token(), msg, timeout)
 
     def do(self, fn: Callable[[Conn], object], *, concurrent: bool = True) -> Awaitable[None]:
         """Call *fn* with every live connection (neffos ``Server.Do``); give an awaitable of its async work.
@@ -567,14 +377,14 @@ class Server:
 
     # -- cluster-wide (through the exchange) ------------------------------------
 
-    def close_connection(self, conn_id: str, *, code: int = CLOSE_NORMAL, reason: str = "") -> None:
+    def close_connection(self, conn_id: str, *, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         """Close every connection with id *conn_id* on every node (a forced disconnect)."""
         self.close_local(conn_id, code, reason)
         self.exchange.close_connection(conn_id, code, reason)
 
-    def close_local(self, conn_id: str, code: int = CLOSE_NORMAL, reason: str = "") -> int:
+    def close_local(self, conn_id: str, code: int = CloseCode.NORMAL, reason: str = "") -> int:
         """Close this process's connections with id *conn_id* in the background; give how many."""
-        conns = list(self._by_id.get(conn_id, ()))
+        conns = self._index.with_id(conn_id)
         for conn in conns:
             conn.fire_and_forget(functools.partial(conn.close, code, reason))
         return len(conns)
@@ -628,19 +438,7 @@ def get_server(conn: Conn) -> Server:
 
     Raise `TypeError` for a client-side connection, which has no server.
     """
-    server = conn.server
-    if server is None:
+    hub = conn.hub
+    if not isinstance(hub, Server):
         raise TypeError(f"{conn!r} has no server: it is a client-side connection")
-    return server
-
-
-def exclusion_of(exclude: Excluded) -> Exclusion:
-    """Turn what `Server.broadcast` accepts as *exclude* into an `Exclusion`."""
-    if exclude is None:
-        return NO_EXCLUSION
-    if isinstance(exclude, str):
-        return Exclusion(conn_id=exclude)
-    if isinstance(exclude, Room):
-        return Exclusion(conn_id=exclude.ns_conn.conn.id)
-    conn = exclude.conn if isinstance(exclude, NSConn) else exclude
-    return Exclusion(conn_key=conn.key)
+    return hub

@@ -2,7 +2,9 @@
 
 The HTTP phase is answered here, before any websocket exists: ``HEAD`` (neffos.js's
 reconnect probe), a request that is no upgrade (426), a server that is closed or full
-(503), a page of another origin (403).
+(503), a page of another origin (403). After the upgrade this is the server-side
+transport: `_ServerSocket` and `_ServerSink` adapt aiohttp's websocket to the
+`Socket`/`FrameSink` seam, and `server_frame` makes the RFC 6455 frames a server writes.
 """
 
 from __future__ import annotations
@@ -10,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import struct
 import uuid
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 
-from .conn import CLOSE_GOING_AWAY, Conn
-from .protocol import Frame
+from .conn import Conn
+from .protocol import HEADER_PARAM_PREFIX, RECONNECT_HEADER, CloseCode, Frame
 from .server import Server
 
 logger = logging.getLogger("aioneffos.server")
@@ -25,9 +28,6 @@ logger = logging.getLogger("aioneffos.server")
 SERVER_KEY = web.AppKey("aioneffos.server", Server)
 """Where `setup` keeps the server on the aiohttp application."""
 
-HEADER_PARAM_PREFIX = "x-websocket-header-"
-"""Query parameters named ``X-Websocket-Header-<Name>`` become request header ``<Name>``."""
-RECONNECT_HEADER = "X-Websocket-Reconnect"
 PROTECTED_HEADERS = frozenset(
     {"origin", "host", "cookie", "authorization", "proxy-authorization", "forwarded", "x-real-ip"}
 )
@@ -41,6 +41,55 @@ NOT_AN_UPGRADE = (
 """The text of the 426 answer to a plain request (a browser tab) on the websocket route."""
 
 IdGenerator = Callable[[web.Request], Awaitable[str] | str]
+
+
+_SHORT_TEXT = [bytes((0x81, n)) for n in range(126)]
+_SHORT_BINARY = [bytes((0x82, n)) for n in range(126)]
+"""Prebuilt headers of the short frames (payload under 126 bytes) a server writes."""
+
+
+def server_frame(frame: Frame) -> bytes:
+    """Give the complete unmasked websocket frame (header and payload) a server writes for
+    *frame*, made once and kept in ``frame.wire`` for every recipient of a broadcast."""
+    wire = frame.wire
+    if wire is None:
+        payload = frame.payload
+        n = len(payload)
+        if n < 126:
+            header = (_SHORT_TEXT if frame.text else _SHORT_BINARY)[n]
+        elif n < 65536:
+            header = struct.pack("!BBH", 0x81 if frame.text else 0x82, 126, n)
+        else:
+            header = struct.pack("!BBQ", 0x81 if frame.text else 0x82, 127, n)
+        wire = frame.wire = header + payload
+    return wire
+
+
+class _ServerSocket:
+    """aiohttp's server websocket as a `Socket`: data frames as ``str``/``bytes``, the end as ``None``."""
+
+    __slots__ = ("_receive", "_ws")
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self._ws = ws
+        self._receive = ws.receive
+
+    async def receive(self, timeout: float | None = None) -> str | bytes | None:
+        msg = await self._receive(timeout)
+        kind = msg.type
+        if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+            data: str | bytes = msg.data
+            return data
+        if kind is WSMsgType.ERROR:
+            logger.info("socket error: %s", msg.data)
+        return None
+
+    async def close(self, *, code: int = CloseCode.NORMAL, message: bytes = b"") -> bool:
+        return await self._ws.close(code=code, message=message)
+
+    @property
+    def close_code(self) -> int | None:
+        return self._ws.close_code
 
 
 class _ServerSink:
@@ -64,7 +113,7 @@ class _ServerSink:
     def write_now(self, frame: Frame) -> bool:
         if self._protocol.writing_paused or self._transport.is_closing():
             return False
-        self._transport.write(frame.server_wire())
+        self._transport.write(server_frame(frame))
         return True
 
     def abort(self) -> None:
@@ -94,7 +143,7 @@ class _ServerSink:
         await self._protocol._drain_helper()
         if self._transport.is_closing():
             raise ConnectionResetError("socket is closing")
-        self._transport.write(frame.server_wire())
+        self._transport.write(server_frame(frame))
 
 
 def get_request(conn: Conn) -> web.Request:
@@ -204,9 +253,9 @@ def handler(
             if server.on_upgrade_error is not None:
                 server.on_upgrade_error(exc)
             raise
-        sink = _ServerSink(request)
+        socket, sink = _ServerSocket(ws), _ServerSink(request)
         conn = server.new_conn(
-            ws,
+            socket,
             sink,
             conn_id,
             request=request,
@@ -215,14 +264,14 @@ def handler(
         accepted = False
         try:
             # Server.serve, spelled out: one coroutine frame less for every idle connection.
-            accepted = await server.open(conn, ws)
+            accepted = await server.open(conn, socket)
             if accepted:
-                await conn.read_forever()
+                await conn.inbound.run()
                 await conn.wait_closed()
         except asyncio.CancelledError:
             # The application is shutting down under us: still say goodbye properly.
             if not ws.closed:
-                await asyncio.shield(conn.close(CLOSE_GOING_AWAY, "server shutdown", drain=False))
+                await asyncio.shield(conn.close(CloseCode.GOING_AWAY, "server shutdown", drain=False))
             raise
         finally:
             await server.finish(conn, accepted)

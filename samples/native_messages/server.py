@@ -13,7 +13,17 @@ from pathlib import Path
 from aiohttp import web
 
 from aioneffos.controllers import emits
-from aioneffos.framework import ON_NATIVE_MESSAGE, Conn, Events, Message, NSConn, Server, handler, setup
+from aioneffos.framework import (
+    ON_NATIVE_MESSAGE,
+    Conn,
+    Events,
+    Message,
+    NSConn,
+    Server,
+    get_server,
+    handler,
+    setup,
+)
 from samples.common import page
 
 logger = logging.getLogger("samples.native_messages")
@@ -23,15 +33,12 @@ logger = logging.getLogger("samples.native_messages")
 async def on_native_message(ns: NSConn, msg: Message) -> None:
     """Relay a frame to every other client: text stays text, binary stays binary."""
     logger.info("%s says %r", ns.conn.id, msg.body[:80])
-    server = ns.conn.server
-    assert server is not None  # a server-side connection always has one
-    server.broadcast(msg, exclude=ns)
+    get_server(ns.conn).broadcast(msg, exclude=ns)
 
 
 async def greet(conn: Conn) -> None:
     """Tell a new client how many are connected, as a raw text frame."""
-    server = conn.server
-    assert server is not None
+    server = get_server(conn)
     logger.info("%s connected", conn.id)
     conn.write(Message(body=f"welcome! {server.total_connections} connected", is_native=True))
 

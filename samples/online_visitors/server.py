@@ -21,6 +21,7 @@ from aioneffos.framework import (
     NSConn,
     Refused,
     Server,
+    get_server,
     handler,
     setup,
 )
@@ -62,9 +63,7 @@ class PageViews:
     def _announce(self, ns: NSConn, room: str) -> None:
         count = self.counts.get(room, 0)
         logger.info("%s: %d online", room, count)
-        server = ns.conn.server
-        assert server is not None  # a server-side connection always has one
-        server.broadcast(Message(NAMESPACE, "onNewVisit", str(count), room=room))
+        get_server(ns.conn).broadcast(Message(NAMESPACE, "onNewVisit", str(count), room=room))
 
     def events(self) -> Events:
         """Give the namespace's handlers."""

@@ -4,7 +4,7 @@ ask, frames before ``M``, rooms per connection, names; bystanders keep being ser
 from __future__ import annotations
 
 from aioneffos.framework import BacklogFullError, Message, NSConn, Server
-from aioneffos.framework.server import MAX_PRE_ACK_BYTES
+from aioneffos.framework.handshake import MAX_PRE_ACK_BYTES
 from support.peers import RawPeer
 from support.serving import RawConnect, Serve
 from support.waiting import Inbox

@@ -8,12 +8,12 @@ import asyncio
 
 import aiohttp
 
-from aioneffos.framework import ON_NATIVE_MESSAGE, Conn, Events, Message, NSConn, Server
+from aioneffos.framework import ON_NATIVE_MESSAGE, Conn, Events, Message, NSConn, Server, get_server
 from support.waiting import TIMEOUT
 
 
 def relay(ns: NSConn, msg: Message) -> None:
-    ns.conn.server.broadcast(msg, exclude=ns)  # type: ignore[union-attr]
+    get_server(ns.conn).broadcast(msg, exclude=ns)
 
 
 async def test_native_broadcast_reaches_native_only_peers_as_raw_frames(serve) -> None:

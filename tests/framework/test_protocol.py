@@ -463,23 +463,6 @@ def test_frame_opcode_is_1_for_text_and_2_for_binary() -> None:
     assert (Frame(b"x", True).opcode, Frame(b"x", False).opcode) == (1, 2)
 
 
-@pytest.mark.parametrize(
-    ("size", "header"),
-    [
-        pytest.param(125, b"\x81\x7d", id="7-bit"),
-        pytest.param(126, b"\x81\x7e\x00\x7e", id="16-bit"),
-        pytest.param(65536, b"\x81\x7f\x00\x00\x00\x00\x00\x01\x00\x00", id="64-bit"),
-    ],
-)
-def test_frame_server_wire_has_exact_unmasked_header(size: int, header: bytes) -> None:
-    payload = b"a" * size
-    assert Frame(payload, True).server_wire() == header + payload
-
-
-def test_frame_server_wire_of_binary_frame_uses_opcode_2() -> None:
-    assert Frame(b"\x00", False).server_wire() == b"\x82\x01\x00"
-
-
 # -- round trip ------------------------------------------------------------------
 
 names = st.text().filter(lambda s: "@%!" not in s)

@@ -9,6 +9,8 @@ import pytest
 from aiohttp import web
 
 from aioneffos.framework import SERVER_KEY, Conn, Server, get_request, handler, setup
+from aioneffos.framework.protocol import Frame
+from aioneffos.framework.websocket import server_frame
 from support.serving import Dial, RawConnect, Serve
 from support.waiting import Inbox
 
@@ -137,3 +139,27 @@ async def test_server_sink_finds_the_aiohttp_internals_it_relies_on(serve: Serve
     await raw(url)
 
     assert await seen.get() == (bool, True)
+
+
+@pytest.mark.parametrize(
+    ("size", "header"),
+    [
+        pytest.param(125, b"\x81\x7d", id="7-bit"),
+        pytest.param(126, b"\x81\x7e\x00\x7e", id="16-bit"),
+        pytest.param(65536, b"\x81\x7f\x00\x00\x00\x00\x00\x01\x00\x00", id="64-bit"),
+    ],
+)
+def test_server_frame_has_exact_unmasked_header(size: int, header: bytes) -> None:
+    payload = b"a" * size
+    assert server_frame(Frame(payload, True)) == header + payload
+
+
+def test_server_frame_of_binary_frame_uses_opcode_2() -> None:
+    assert server_frame(Frame(b"\x00", False)) == b"\x82\x01\x00"
+
+
+def test_server_frame_is_made_once_per_frame() -> None:
+    # A broadcast shares one Frame among its recipients: it is framed for the first only.
+    frame = Frame(b"hello", True)
+
+    assert server_frame(frame) is server_frame(frame) is frame.wire
