@@ -35,6 +35,7 @@ from .events import (
 )
 from .exchange import ClusterCount, Exchange, ExchangeHealth, Exclusion, LocalExchange, LocalNode, Target
 from .handlers import ConnHandler, Events, Handler, Namespaces
+from .memory import MemorySocket, accept_memory, dial_memory, memory_request, pipe
 from .message import Message, Reply
 from .ns_conn import NSConn
 from .options import Options
@@ -43,6 +44,7 @@ from .protocol import CloseCode
 from .room import Room
 from .server import Server, get_server
 from .store import Store
+from .transport import FrameSink, Socket
 from .websocket import SERVER_KEY, get_request, handler, setup
 
 __all__ = [
@@ -71,12 +73,14 @@ __all__ = [
     "Exchange",
     "ExchangeHealth",
     "Exclusion",
+    "FrameSink",
     "Handler",
     "HandshakeError",
     "InvalidPayloadError",
     "LocalExchange",
     "LocalNode",
     "Member",
+    "MemorySocket",
     "Message",
     "NSConn",
     "Namespaces",
@@ -96,14 +100,19 @@ __all__ = [
     "Seat",
     "Server",
     "ServerClosedError",
+    "Socket",
     "Store",
     "Target",
     "WriteClosedError",
+    "accept_memory",
     "dial",
+    "dial_memory",
     "get_request",
     "get_server",
     "handler",
     "is_system_event",
+    "memory_request",
+    "pipe",
     "run_cleanups",
     "setup",
 ]

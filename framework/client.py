@@ -10,7 +10,7 @@ import asyncio
 import logging
 import random
 import re
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 import aiohttp
@@ -27,6 +27,7 @@ from .protocol import RECONNECT_HEADER, CloseCode, Frame, Tokens
 from .room import Room
 from .routing import route
 from .tables import NamespaceTable, is_native_only
+from .transport import FrameSink, Socket
 
 logger = logging.getLogger("aioneffos.client")
 
@@ -153,47 +154,39 @@ class _ClientSide:
         self._entries = None
 
 
+Opener = Callable[[int], Awaitable[tuple[Socket, FrameSink, str]]]
+"""Opens one socket to a server and does the handshake (`handshake`): given the attempt
+(0 for the first dial), gives the socket's two halves and the connection id the server gave."""
+
+
+async def handshake(socket: Socket, sink: FrameSink, options: Options, *, native_only: bool) -> str:
+    """Do the client's handshake on a new socket and give the connection id (``""`` without
+    one: a native-only client sends no ``M``, as neffos's, and talks to any websocket server)."""
+    if native_only:
+        return ""
+    return await request_ack(socket, sink, options.handshake_timeout)
+
+
 class _Dialer:
     """Opens sockets for one client connection and, with *reconnect*, reopens them."""
 
     def __init__(
         self,
-        url: str,
+        open_socket: Opener,
         tables: dict[str, NamespaceTable],
-        headers: Mapping[str, str],
         reconnect: float | None,
         options: Options,
-        session: aiohttp.ClientSession | None,
+        on_end: Callable[[], Awaitable[None]] | None,
     ) -> None:
-        self.url = url
+        self.open = open_socket
         self.tables = tables
-        self.headers = dict(headers)
         self.reconnect = reconnect
         self.options = options
-        self.own_session = session is None
-        self.session = session or aiohttp.ClientSession()
+        self.on_end = on_end
         self.tokens = Tokens("$")
         self.native_only = is_native_only(tables)
         """Whether the only handler is ``_OnNativeMessage``: a plain websocket, no handshake."""
         self.client = _ClientSide(reconnect=reconnect is not None)
-
-    async def open(self, tries: int) -> tuple[_ClientSocket, _ClientSink, str]:
-        """Open a websocket and complete the handshake; give its two halves and our connection id."""
-        headers = dict(self.headers)
-        if tries:
-            headers[RECONNECT_HEADER] = str(tries)
-        ws = await self.session.ws_connect(
-            self.url,
-            headers=headers,
-            max_msg_size=self.options.max_message_size + 1,  # aiohttp's limit is exclusive
-            heartbeat=self.options.ping_interval,
-        )
-        socket, sink = _ClientSocket(ws), _ClientSink(ws)
-        if self.native_only:
-            # neffos sendClientACK: a native-only client talks to any websocket server,
-            # so it sends no M and gets no id.
-            return socket, sink, ""
-        return socket, sink, await request_ack(socket, sink, self.options.handshake_timeout)
 
     async def run(self, conn: Conn) -> None:
         """Read until the socket ends; then reconnect, if asked to, or finish."""
@@ -209,8 +202,8 @@ class _Dialer:
                 await self._restore(conn)
         finally:
             self.client.restored()
-            if self.own_session:
-                await self.session.close()
+            if self.on_end is not None:
+                await self.on_end()
 
     async def _reopen(self, conn: Conn) -> bool:
         assert self.reconnect is not None
@@ -224,7 +217,7 @@ class _Dialer:
             except ConnectionRefusedByPeerError as exc:
                 logger.warning("reconnect refused by the server, giving up: %s", exc, extra=fields(conn.id))
                 return False
-            except (aiohttp.ClientError, HandshakeError, OSError, TimeoutError) as exc:
+            except (aiohttp.ClientError, HandshakeError, OSError, TimeoutError) as exc:  # OSError: refused
                 logger.info("reconnect attempt %d failed: %s", tries, exc, extra=fields(conn.id))
                 delay = min(delay * 2, MAX_RECONNECT_DELAY)
                 continue
@@ -263,6 +256,33 @@ class _Dialer:
         restore.restored()
 
 
+async def open_client(
+    open_socket: Opener,
+    tables: dict[str, NamespaceTable],
+    options: Options,
+    *,
+    reconnect: float | None = None,
+    on_end: Callable[[], Awaitable[None]] | None = None,
+) -> Conn:
+    """Dial with *open_socket* (any transport) and give the acknowledged client `Conn`: what
+    `dial` does over aiohttp, and `memory.dial_memory` in memory. *on_end* runs once the
+    connection has ended for good."""
+    dialer = _Dialer(open_socket, tables, reconnect, options, on_end)
+    try:
+        socket, sink, conn_id = await open_socket(0)
+    except BaseException:
+        if on_end is not None:
+            await on_end()
+        raise
+    conn = Conn(conn_id, True, tables, options, dialer.tokens, route, client=dialer.client)
+    conn.attach(socket, sink)
+    conn.mark_acknowledged()
+    if dialer.native_only:
+        conn.register(NSConn(conn, "", tables[""]))
+    dialer.client.start(dialer.run(conn))
+    return conn
+
+
 async def dial(
     url: str,
     namespaces: HandlerSource,
@@ -286,32 +306,22 @@ async def dial(
     """
     if not _HAS_SCHEME.match(url):
         url = "ws://" + url
-    dialer = _Dialer(
-        url,
-        compile_namespaces(namespaces),
-        headers or {},
-        reconnect,
-        Options(**options),
-        session,
-    )
-    try:
-        socket, sink, conn_id = await dialer.open(0)
-    except BaseException:
-        if dialer.own_session:
-            await dialer.session.close()
-        raise
-    conn = Conn(
-        conn_id,
-        True,
-        dialer.tables,
-        dialer.options,
-        dialer.tokens,
-        route,
-        client=dialer.client,
-    )
-    conn.attach(socket, sink)
-    conn.mark_acknowledged()
-    if dialer.native_only:
-        conn.register(NSConn(conn, "", dialer.tables[""]))
-    dialer.client.start(dialer.run(conn))
-    return conn
+    tables = compile_namespaces(namespaces)
+    settings = Options(**options)
+    native_only = is_native_only(tables)
+    client_session = session or aiohttp.ClientSession()
+    base_headers = dict(headers or {})
+
+    async def open_socket(tries: int) -> tuple[Socket, FrameSink, str]:
+        sent = {**base_headers, RECONNECT_HEADER: str(tries)} if tries else base_headers
+        ws = await client_session.ws_connect(
+            url,
+            headers=sent,
+            max_msg_size=settings.max_message_size + 1,  # aiohttp's limit is exclusive
+            heartbeat=settings.ping_interval,
+        )
+        socket, sink = _ClientSocket(ws), _ClientSink(ws)
+        return socket, sink, await handshake(socket, sink, settings, native_only=native_only)
+
+    on_end = client_session.close if session is None else None
+    return await open_client(open_socket, tables, settings, reconnect=reconnect, on_end=on_end)

@@ -163,7 +163,7 @@ def _protected(name: str) -> bool:
     return lowered in PROTECTED_HEADERS or lowered.startswith(_PROTECTED_PREFIXES)
 
 
-def _with_header_params(request: web.Request) -> web.Request:
+def with_header_params(request: web.Request) -> web.Request:
     """Add ``X-Websocket-Header-X-Name=value`` query parameters as headers (browsers cannot
     set websocket headers; neffos.js sends them this way).
 
@@ -186,14 +186,17 @@ def _with_header_params(request: web.Request) -> web.Request:
     return request.clone(headers=headers)
 
 
-def _reconnect_tries(request: web.Request) -> int:
+def reconnect_tries(request: web.Request) -> int:
+    """Give the client's reconnection attempt from its ``X-Websocket-Reconnect`` header (0 if none)."""
     try:
         return max(0, int(request.headers.get(RECONNECT_HEADER, "0")))
     except ValueError:
         return 0
 
 
-async def _make_id(generator: IdGenerator | None, request: web.Request) -> str:
+async def make_id(generator: IdGenerator | None, request: web.Request) -> str:
+    """Make the id of a new connection with *generator* (a random UUID without one); raise
+    `TypeError` when it gives no non-empty string."""
     if generator is None:
         return str(uuid.uuid4())
     conn_id = generator(request)
@@ -237,8 +240,8 @@ def handler(
             )
             return web.Response(status=403, text="origin not allowed")
         await server.start()
-        request = _with_header_params(request)
-        conn_id = await _make_id(id_generator or server.id_generator, request)
+        request = with_header_params(request)
+        conn_id = await make_id(id_generator or server.id_generator, request)
         options = server.options
         ws = web.WebSocketResponse(
             compress=False,
@@ -259,7 +262,7 @@ def handler(
             sink,
             conn_id,
             request=request,
-            reconnect_tries=_reconnect_tries(request),
+            reconnect_tries=reconnect_tries(request),
         )
         accepted = False
         try:
