@@ -24,8 +24,8 @@ import attrs
 from aiohttp import WSMsgType, web
 
 from aioneffos.controllers import Controller, event_exact_matcher
-from aioneffos.di import Application
 from aioneffos.framework import Message, NSConn, Options, Server, handler, setup
+from aioneffos.mvc import Application
 
 AppFactory = Callable[[float | None], web.Application]
 """Builds a kind's app, given its ping interval (``None``: no pings)."""

@@ -1,13 +1,14 @@
 """aioneffos.controllers: Iris-style MVC websocket controllers on top of the socket layer.
 
 A `Controller` subclass's ``On*`` coroutine methods become the events of a namespace;
-`Application.handle_websocket` reflects over it once and compiles its handlers, and the
-`Application` is a `ConnHandler` for `Server`. Dependencies come through the
+`BaseApplication.handle_websocket` reflects over it once and compiles its handlers, and
+the application is a `ConnHandler` for `Server`. Dependencies come through the
 `Injector` seam defined here; ``aioneffos.di`` implements it with dependency-injector
-(this package never imports it).
+(this package never imports it), and ``aioneffos.mvc.Application`` is the application
+users import.
 """
 
-from .application import Application, PrefixedRouter
+from .application import BaseApplication, PrefixedRouter
 from .bodies import BodyCodec
 from .contract import Emit, emits
 from .controller import Controller
@@ -52,7 +53,7 @@ __all__ = [
     "EMPTY",
     "SYSTEM_METHODS",
     "AmbiguousDependencyError",
-    "Application",
+    "BaseApplication",
     "BodyCodec",
     "BodyDecodeError",
     "CircularDependencyError",

@@ -1,12 +1,15 @@
-"""`Application`: an MVC application for websocket controllers (Iris ``mvc.New(app.Party(prefix))``).
+"""`BaseApplication`: the MVC application of this layer, without a dependency container.
 
-The application holds an `Injector` (the DI seam) and hands it every controller it
-registers. This class ships with `NoInjector`, which injects only framework values
-(`NSConn`, `Conn`, ``web.Request``, `Server`, `Message`), so the controller layer
-depends on no DI library. ``aioneffos.di.Application`` is the same class with a
-dependency-injector `Registry` plugged in, and is what most applications use::
+It holds an `Injector` (the DI seam) and hands it every controller it registers; by
+default `NoInjector`, which injects only framework values (`NSConn`, `Conn`,
+``web.Request``, `Server`, `Message`), so the controller layer depends on no DI library.
+The one `Application` users import (``aioneffos.mvc.Application``, defined in
+``aioneffos.di``) is this class with a dependency-injector `Registry` plugged in, so that
+``register`` works::
 
-    mvc_app = Application(app, "/websocket_endpoint")
+    from aioneffos.mvc import Application
+
+    mvc_app = Application(app, "/websocket_endpoint")  # Iris mvc.New(app.Party(prefix))
     mvc_app.register(PrefixedLogger(prefix="DEV"))
     mvc_app.handle_websocket(WebsocketController)
     server = Server(mvc_app)
@@ -82,12 +85,14 @@ def _normalize_prefix(prefix: str) -> str:
     return prefix.rstrip("/")
 
 
-class Application:
+class BaseApplication:
     """An MVC application: dependencies, websocket controllers, and the routes of a prefix.
 
     It is a `ConnHandler`: ``Server(mvc_app)`` serves every controller registered with
     `handle_websocket`. Register dependencies and controllers before building the
-    `Server`; afterwards the application is frozen (`FrozenApplicationError`).
+    `Server`; afterwards the application is frozen (`FrozenApplicationError`). Without an
+    *injector* it registers no dependencies: use ``aioneffos.mvc.Application``, or pass
+    one (``injector=aioneffos.di.Registry()``, or your own `Injector`).
     """
 
     def __init__(

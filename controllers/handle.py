@@ -25,7 +25,7 @@ class ControllerHandle:
     """A controller registered with ``handle_websocket``; every setter returns the handle.
 
     It serves one namespace as a `ConnHandler` (so ``Server(handle)`` works on its own),
-    and is merged with the others by its `Application`. Configure it before a `Server`
+    and is merged with the others by its application. Configure it before a `Server`
     is built from it; later changes raise `FrozenApplicationError`.
     """
 
@@ -168,7 +168,7 @@ def handle_websocket(
     The handle is a `ConnHandler` on its own: serve it with ``Server(handle)``, or give it
     to a client, ``await dial(url, handle)``, where its methods answer what the server
     sends. *injector* defaults to `NoInjector` (framework values only), *body_codec* to
-    the one `Application` uses. Everything is checked as `Application.handle_websocket` does.
+    the one the application uses. Everything is checked as `BaseApplication.handle_websocket` does.
     """
     return ControllerHandle(
         reflect(controller),

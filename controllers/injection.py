@@ -11,7 +11,7 @@ The work is split in two, so nothing is looked up per message:
   with an `InjectionContext`: the namespace connection, the message for an event, a
   cache, and a place to defer cleanups.
 
-`NoInjector` (the default of `aioneffos.controllers.Application`) resolves nothing
+`NoInjector` (the default of `aioneffos.controllers.BaseApplication`) resolves nothing
 beyond the framework values below; ``aioneffos.di`` implements the seam with
 dependency-injector.
 """
@@ -167,7 +167,7 @@ class NoInjector:
     def register(self, *dependencies: object, provides: Any = None, scope: Scope | None = None) -> None:
         """Raise `TypeError`: there is no container to register into."""
         raise TypeError(
-            "this Application has no dependency container: use aioneffos.di.Application "
+            "this application has no dependency container: use aioneffos.mvc.Application "
             "(or pass injector=aioneffos.di.Registry()) to register dependencies"
         )
 

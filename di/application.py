@@ -1,9 +1,9 @@
 """`Application`: the MVC application with a dependency-injector `Registry` plugged in.
 
-It is ``aioneffos.controllers.Application`` with ``injector=Registry()``, plus the
+It is ``aioneffos.controllers.BaseApplication`` with ``injector=Registry()``, plus the
 registry's cleanup tied to the aiohttp application (app-scope generator factories and
-``Resource`` providers are shut down at ``on_cleanup``). This is the class the seed's
-six steps use::
+``Resource`` providers are shut down at ``on_cleanup``). This is the one `Application`
+users import (also as ``aioneffos.mvc.Application``), the class the seed's six steps use::
 
     mvc_app = Application(app, "/websocket_endpoint")
     mvc_app.register(PrefixedLogger(prefix="DEV"))
@@ -16,13 +16,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from aioneffos.controllers import Application as ControllerApplication
-from aioneffos.controllers import BodyCodec
+from aioneffos.controllers import BaseApplication, BodyCodec
 
 from .registry import Registry
 
 
-class Application(ControllerApplication):
+class Application(BaseApplication):
     """An MVC application whose dependencies live in a dependency-injector `Registry`.
 
     ``register`` takes static instances, factories (sync, async, generators), providers

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from aioneffos.controllers import Application
+from aioneffos.controllers import BaseApplication
 from aioneffos.framework import Conn, Server, dial, handler, setup
 from support.peers import RawPeer
 from support.serving import SMALL_BUFFER, AppServer, Dial, RawConnect, Serve, ServeMvc
@@ -43,7 +43,7 @@ def serve(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> Serve:
 def serve_mvc(serve: Serve) -> ServeMvc:
     """Serve an MVC application as the seed does (``Server(mvc_app)`` at the prefix); give its URL."""
 
-    async def start(mvc_app: Application, **options: Any) -> str:
+    async def start(mvc_app: BaseApplication, **options: Any) -> str:
         server = Server(mvc_app, **options)
         mvc_app.router.add_get("/", handler(server))
         setup(mvc_app.app, server)

@@ -11,8 +11,8 @@ from pathlib import Path
 from aiohttp import web
 
 from aioneffos.controllers.asyncapi import add_asyncapi_route
-from aioneffos.di import Application
 from aioneffos.framework import Server, admin, handler, health, setup
+from aioneffos.mvc import Application
 from samples.chat.controller import ChatController, user_from_request
 from samples.chat.store import MessageStore
 from samples.common import add_neffos_js, page

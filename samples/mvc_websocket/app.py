@@ -14,9 +14,9 @@ from typing import Protocol
 import attrs
 from aiohttp import web
 
-from aioneffos.controllers import Controller, emits
-from aioneffos.di import Application
+from aioneffos.controllers import emits
 from aioneffos.framework import Message, Server, handler, setup
+from aioneffos.mvc import Application, Controller
 from samples.common import add_neffos_js, page
 
 ENDPOINT = "/websocket_endpoint"

@@ -10,11 +10,13 @@ from typing import Any
 
 from aiohttp import web
 
-from aioneffos.controllers import Application
+from aioneffos.controllers import BaseApplication
 from support.tools import REPO_ROOT
 
 
-def mvc_application(cls: type[Application] = Application, prefix: str = "/ws", **kwargs: Any) -> Application:
+def mvc_application(
+    cls: type[BaseApplication] = BaseApplication, prefix: str = "/ws", **kwargs: Any
+) -> BaseApplication:
     """Make an MVC application of class *cls* on a fresh aiohttp app."""
     return cls(web.Application(), prefix, **kwargs)
 

@@ -1,4 +1,4 @@
-"""Application: the prefixed router, the injector seam without DI, configure, the ConnHandler protocol."""
+"""BaseApplication: the prefixed router, the injector seam without DI, configure, the ConnHandler protocol."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 
 from aioneffos.controllers import (
-    Application,
+    BaseApplication,
     Controller,
     Dependency,
     InjectionContext,
@@ -75,14 +75,14 @@ class FakeInjector:
     ],
 )
 def test_router_puts_routes_under_the_prefix(prefix: str, path: str, url: str) -> None:
-    assert Application(web.Application(), prefix).router.url(path) == url
+    assert BaseApplication(web.Application(), prefix).router.url(path) == url
 
 
 def test_router_refuses_relative_paths_and_prefixes() -> None:
     with pytest.raises(ValueError, match=r"^a prefix starts with '/', got 'ws'$"):
-        Application(web.Application(), "ws")
+        BaseApplication(web.Application(), "ws")
     with pytest.raises(ValueError, match=r"^route paths start with '/', got 'x'$"):
-        Application(web.Application(), "/ws").router.url("x")
+        BaseApplication(web.Application(), "/ws").router.url("x")
 
 
 def test_router_adds_routes_to_the_aiohttp_app() -> None:
@@ -103,12 +103,14 @@ def test_application_is_a_conn_handler() -> None:
 
 
 def test_application_without_container_refuses_register_with_a_hint() -> None:
-    with pytest.raises(TypeError, match=r"^this Application has no dependency container: use aioneffos.di"):
+    with pytest.raises(
+        TypeError, match=r"^this application has no dependency container: use aioneffos.mvc.Application"
+    ):
         mvc_application().register(object())
 
 
 def test_application_configure_calls_each_configurator() -> None:
-    seen: list[Application] = []
+    seen: list[BaseApplication] = []
     mvc_app = mvc_application()
 
     assert mvc_app.configure(seen.append, seen.append) is mvc_app
@@ -152,7 +154,20 @@ def test_set_injector_that_cannot_resolve_raises_and_keeps_the_previous_one() ->
     assert sorted(handle.events) == ["OnGreet", "_OnNamespaceConnect"]
 
 
-@pytest.mark.parametrize("module", ["aioneffos.controllers", "aioneffos.di"])
+def test_one_application_is_the_one_users_import_and_it_registers() -> None:
+    import aioneffos.controllers
+    import aioneffos.di
+    import aioneffos.mvc
+
+    mvc_app = aioneffos.mvc.Application(web.Application(), "/ws")
+    mvc_app.register(Greeting("hello"))
+
+    assert aioneffos.mvc.Application is aioneffos.di.Application
+    assert isinstance(mvc_app, BaseApplication)
+    assert not hasattr(aioneffos.controllers, "Application")  # the layer's class is the base
+
+
+@pytest.mark.parametrize("module", ["aioneffos.controllers", "aioneffos.di", "aioneffos.mvc"])
 def test_public_names_are_all_exported(module: str) -> None:
     imported = importlib.import_module(module)
 
@@ -181,4 +196,5 @@ SUBMODULES = {
         "yaml_writer",
     },
     "aioneffos.di": {"application", "registrations", "registry", "resolvers"},
+    "aioneffos.mvc": set(),
 }

@@ -9,7 +9,7 @@ import attrs
 import pytest
 
 from aioneffos.controllers import (
-    Application,
+    BaseApplication,
     BodyCodec,
     ContractError,
     Controller,
@@ -297,7 +297,7 @@ def money_schema(cls: type) -> dict[str, Any]:
 
 
 def test_a_codec_schema_hook_describes_custom_types() -> None:
-    mvc_app = Application(mvc_application().app, body_codec=BodyCodec(schema_hook=money_schema))
+    mvc_app = BaseApplication(mvc_application().app, body_codec=BodyCodec(schema_hook=money_schema))
     mvc_app.handle_websocket(Shop)
 
     document, _ = document_of(Server(mvc_app))

@@ -11,9 +11,9 @@ import re
 import pytest
 from aiohttp import web
 
-from aioneffos import controllers, framework
+from aioneffos import controllers, framework, mvc
 from aioneffos.controllers import (
-    Application,
+    BaseApplication,
     Controller,
     ControllerHandle,
     InvalidControllerError,
@@ -164,7 +164,7 @@ def receivers() -> dict[str, object]:
         "server": Server,
         "msg": Message,
         "handle": ControllerHandle,
-        "mvc_app": mvc_application(Application),
+        "mvc_app": mvc_application(BaseApplication),
         "self": Controller,
         "request": web.Request,
     }
@@ -196,7 +196,7 @@ def test_readme_go_tables_name_only_attributes_that_exist() -> None:
 
 
 def test_readme_go_tables_call_only_names_aioneffos_exports() -> None:
-    exported = set(framework.__all__) | set(controllers.__all__) | set(scaleout.__all__)
+    exported = set(framework.__all__) | set(controllers.__all__) | set(mvc.__all__) | set(scaleout.__all__)
     calls = [span for span in python_column() if not re.match(r"(async )?def ", span)]  # definitions
     called = {name for span in calls for name in re.findall(r"(?<![\w.])([A-Za-z_]\w*)\(", span)}
 

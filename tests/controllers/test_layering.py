@@ -1,5 +1,5 @@
-"""The layers point one way (DESIGN.md section 3): di -> controllers -> framework, and an
-upper layer imports only the face (the package itself) of a lower one, never one of its modules.
+"""The layers point one way (DESIGN.md section 3): (mvc, a face) -> di -> controllers -> framework,
+and an upper layer imports only the face (the package itself) of a lower one, never one of its modules.
 
 Read from the import statements of every module, so it runs with the test command;
 CI also runs the import-linter contracts in pyproject.toml (``lint-imports``).
@@ -15,14 +15,16 @@ import pytest
 from support.tools import REPO_ROOT
 
 FORBIDDEN = {
-    "framework": ("aioneffos.controllers", "aioneffos.di"),
-    "controllers": ("aioneffos.di",),
+    "framework": ("aioneffos.controllers", "aioneffos.di", "aioneffos.mvc"),
+    "controllers": ("aioneffos.di", "aioneffos.mvc"),
+    "di": ("aioneffos.mvc",),
 }
 """Each package folder and the packages it must never import."""
 
 FACES = {
     "controllers": ("aioneffos.framework",),
     "di": ("aioneffos.framework", "aioneffos.controllers"),
+    "mvc": ("aioneffos.framework", "aioneffos.controllers", "aioneffos.di"),
 }
 """Each upper package folder and the lower packages it may import, through their face only."""
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from aioneffos.controllers import (
-    Application,
+    BaseApplication,
     Controller,
     InvalidControllerError,
     InvalidEventMethodError,
@@ -94,7 +94,7 @@ class NeedsService(Controller):
     async def OnChat(self, msg: Message) -> None: ...
 
 
-def event_names(mvc_app: Application, controller: Any) -> list[str]:
+def event_names(mvc_app: BaseApplication, controller: Any) -> list[str]:
     return sorted(mvc_app.handle_websocket(controller).events)
 
 

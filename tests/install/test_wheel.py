@@ -25,7 +25,12 @@ pytestmark = pytest.mark.install
 
 INSTALL_TIMEOUT = 600.0  # seconds: a cold pip cache downloads every dependency
 RUN_TIMEOUT = 30.0
-PACKAGES = {"framework": "aioneffos/framework", "controllers": "aioneffos/controllers", "di": "aioneffos/di"}
+PACKAGES = {
+    "framework": "aioneffos/framework",
+    "controllers": "aioneffos/controllers",
+    "di": "aioneffos/di",
+    "mvc": "aioneffos/mvc",
+}
 # Any line of the build that warns (`WARNING <python warning>` from build, `warning: ...`
 # from setuptools' commands) or says something is deprecated.
 WARNING = re.compile(r"^.*(warning|deprecat).*$", re.IGNORECASE | re.MULTILINE)
