@@ -27,13 +27,13 @@ from .errors import (
     WriteClosedError,
     resolve_remote_error,
 )
-from .hub import ClientSide, Hub
-from .inbound import InboundLoop, Router
+from .inbound import InboundLoop
 from .message import Message, as_body
 from .ns_conn import NSConn, connect, disconnect_all
 from .options import Options
 from .outbox import Outbox
 from .protocol import CloseCode, Frame, Tokens, encode_fields
+from .seams import ClientSide, Hub, Router
 from .store import Store
 from .tables import NamespaceTable, allows_native, is_native_only
 from .transport import FrameSink, Socket, close_or_cut

@@ -14,7 +14,7 @@ may be next); past `Options.inbound_backlog_bytes` the waiting asks give up
 (`read_first`). Rate limits and `Options.handler_timeout` apply here.
 
 The loop knows no connection class: it is built from a `Session` (what it asks of its
-connection), the socket, a router, and the connection's `AskTable` and `Outbox`.
+connection, see `seams`), the socket, a router, and the connection's `AskTable` and `Outbox`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import asyncio
 import contextvars
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import Awaitable, Iterable
+from typing import Any, Generic
 
 from .asks import AskTable
 from .errors import HANDLER_TIMED_OUT, RATE_LIMITED, BacklogFullError
@@ -34,6 +34,7 @@ from .message import Message
 from .options import Options
 from .outbox import Outbox
 from .protocol import CloseCode, decode, decode_native
+from .seams import Router, S
 from .transport import Socket
 
 logger = logging.getLogger("aioneffos.conn")
@@ -46,42 +47,6 @@ def held_size(msg: Message) -> int:
     """Give the bytes *msg* counts against `Options.inbound_backlog_bytes` while it is held."""
     return len(msg.body) + len(msg.event) + len(msg.room) + len(msg.namespace) + HELD_MESSAGE_OVERHEAD
 
-
-class Session(Protocol):
-    """What the inbound loop asks of its connection."""
-
-    @property
-    def id(self) -> str:
-        """The connection id (for logs)."""
-        ...
-
-    @property
-    def answered(self) -> str:
-        """The token of the last ask this side answered."""
-        ...
-
-    def reply_error(self, msg: Message, text: str) -> None:
-        """Answer the peer's ask *msg* with an error reply carrying *text*."""
-        ...
-
-    async def close(self, code: int = ..., reason: str = ..., *, drain: bool = ...) -> None:
-        """Close the connection with *code* and *reason*."""
-        ...
-
-    def socket_ended(self) -> None:
-        """Learn that the socket has ended (the loop read its end, or was cancelled)."""
-        ...
-
-    async def pace(self) -> None:
-        """Wait, for a bounded time, until the server's exchange has room again (backpressure)."""
-        ...
-
-
-S = TypeVar("S", bound=Session)
-
-Router = Callable[[S, Message], Awaitable[None] | None]
-"""What an incoming message means: gives the work to await (a handler, a request), or
-``None`` when it was answered or dropped at once (`routing.route`)."""
 
 READING: contextvars.ContextVar[InboundLoop[Any] | None] = contextvars.ContextVar(
     "aioneffos_reading", default=None

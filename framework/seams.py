@@ -1,13 +1,15 @@
-"""The seams a `Conn` talks to besides its socket: its `Hub` (the `Server` that accepted it)
-or its `ClientSide` (what `dial` keeps: the reading task, and the handles to restore).
+"""The seams between a `Conn` and what surrounds it, besides its socket (`transport`): its
+`Hub` (the `Server` that accepted it) or its `ClientSide` (what `dial` keeps: the reading
+task, the handles to restore), and the `Session` its inbound loop needs of it, with the
+`Router` that says what each message means.
 
-Both are generic in the namespace-connection type, so this module knows no connection.
+They are generic in the connection types, so this module knows no connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 from .message import Message
@@ -77,3 +79,40 @@ class ClientSide(Protocol[N]):
         """The connection closes: wait, bounded, for the reading task to end (with *now*, stop
         it at once: it may be waiting to dial again)."""
         ...
+
+
+class Session(Protocol):
+    """What the inbound loop asks of its connection."""
+
+    @property
+    def id(self) -> str:
+        """The connection id (for logs)."""
+        ...
+
+    @property
+    def answered(self) -> str:
+        """The token of the last ask this side answered."""
+        ...
+
+    def reply_error(self, msg: Message, text: str) -> None:
+        """Answer the peer's ask *msg* with an error reply carrying *text*."""
+        ...
+
+    async def close(self, code: int = ..., reason: str = ..., *, drain: bool = ...) -> None:
+        """Close the connection with *code* and *reason*."""
+        ...
+
+    def socket_ended(self) -> None:
+        """Learn that the socket has ended (the loop read its end, or was cancelled)."""
+        ...
+
+    async def pace(self) -> None:
+        """Wait, for a bounded time, until the server's exchange has room again (backpressure)."""
+        ...
+
+
+S = TypeVar("S", bound=Session)
+
+Router = Callable[[S, Message], Awaitable[None] | None]
+"""What an incoming message means: gives the work to await (a handler, a request), or
+``None`` when it was answered or dropped at once (`routing.route`)."""
