@@ -219,6 +219,8 @@ async def test_presence_says_who_is_on_which_node_and_invites_a_connection_on_an
     who = json.loads((await alice.ns.ask("who")).text)
     invited = (await alice.ns.ask("invite", json.dumps({"id": carol.id, "room": "vip"}))).text
     await alice.presence("join", carol.id, "vip")
+    # Node b learns of the join through the broker, on its own time: ask it once it has.
+    await bob.presence("join", carol.id, "vip")
     vip = json.loads((await bob.ns.ask("who", "vip")).text)
 
     members = {(m["id"], m["node"]) for m in who["members"]}
