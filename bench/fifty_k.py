@@ -3,8 +3,8 @@
 For each size (5,000, 15,000 and 50,000 by default) and each server kind, on a fresh server
 process pinned to one core (pings every 25 s, aioneffos's default; raw aiohttp gets the same
 heartbeat), the Node load generator on the other core opens the connections from several
-loopback source addresses (127.0.0.x: one address has about 28,000 ephemeral ports) and
-reports:
+loopback source addresses (127.0.0.x, 2,000 connections from each:
+`bench.loadgen.PORTS_PER_SOURCE` says why) and reports:
 
 * the connect rate (upgrade, ``M``/``A``, namespace connect, 200 at a time) and the
   server's CPU per connection set-up;
@@ -29,10 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.hot_path import PINNED, running
-from bench.loadgen import load, machine_load, med, prepare
-
-SOURCE_PORTS = 25000
-"""Connections per loopback source address (of about 28,000 ephemeral ports each)."""
+from bench.loadgen import load, machine_load, med, prepare, sources
 
 
 async def main() -> dict[str, Any]:
@@ -43,7 +40,9 @@ async def main() -> dict[str, Any]:
     parser.add_argument("--loops", default="asyncio", help="event loops: asyncio, uvloop or both")
     parser.add_argument("--sizes", default="5000,15000,50000", help="connections per run")
     parser.add_argument("--broadcasts", type=int, default=5, help="broadcasts to all per run")
-    parser.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measured")
+    parser.add_argument(
+        "--idle", type=float, default=50.0, help="seconds of idle CPU measured (two ping intervals)"
+    )
     parser.add_argument("--in-flight", type=int, default=200, help="connections opening at a time")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds")
     parser.add_argument("--json", help="also write every figure to this file")
@@ -66,7 +65,7 @@ async def main() -> dict[str, Any]:
         for size in sizes:
             for loop in loops:
                 for kind in kinds:
-                    sources = -(-size // SOURCE_PORTS)
+                    used = sources(size)
                     async with running(kind, loop=loop, pings=True) as base:
                         result = await load(
                             {
@@ -74,7 +73,7 @@ async def main() -> dict[str, Any]:
                                 "base": base,
                                 "connections": size,
                                 "inFlight": args.in_flight,
-                                "sources": sources,
+                                "sources": used,
                                 "sourceBase": source,
                                 "broadcasts": args.broadcasts,
                                 "size": 32,
@@ -83,7 +82,7 @@ async def main() -> dict[str, Any]:
                             timeout=1800,
                         )
                     # Fresh source addresses next time: the ports of this run linger in TIME_WAIT.
-                    source = 2 + (source - 2 + sources) % 240
+                    source = 2 + (source - 2 + used) % 200
                     results[(loop, kind, size)].append(result)
                     print(
                         f"round {round_no + 1} {loop:>7} {kind:>7} {size:>6}: "

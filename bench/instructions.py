@@ -41,12 +41,19 @@ TOLERANCE = 0.03
 """How far over its budget a kind may go before ``--check`` fails (callgrind repeats to ~1 %)."""
 
 
+L2_CACHE = "--LL=1048576,16,64"
+"""The cache model of ``--cache-sim``: one core's 1 MiB L2 as the last level (what misses it
+pays tens of cycles; callgrind's default would model the shared 32 MiB L3)."""
+
+
 @contextlib.asynccontextmanager
-async def under_callgrind(kind: str, out: Path) -> AsyncIterator[tuple[str, int]]:
-    """Run server *kind* under callgrind with collection off; give its URL and pid."""
+async def under_callgrind(kind: str, out: Path, cache: bool = False) -> AsyncIterator[tuple[str, int]]:
+    """Run server *kind* under callgrind with collection off (*cache*: simulating the caches);
+    give its URL and pid."""
     port = free_port()
+    simulate = ["--cache-sim=yes", L2_CACHE] if cache else []
     command = [
-        "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+        "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", *simulate,
         sys.executable, "-m", "bench.servers", kind, "--port", str(port),
     ]  # fmt: skip
     async with serving(command, port, wait=120, stop=120) as pid:
@@ -61,13 +68,15 @@ async def control(pid: int, *args: str) -> None:
 
 
 async def instructions_per_round_trip(
-    kind: str, round_trips: int, clients: int, keep: Path | None = None
+    kind: str, round_trips: int, clients: int, keep: Path | None = None, cache: bool = False
 ) -> float:
+    """Count the server's instructions per round trip of *kind* (with *cache*, also print the
+    simulated cache misses per round trip)."""
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "callgrind.out"
         connector = aiohttp.TCPConnector(limit=0)
         async with (
-            under_callgrind(kind, out) as (base, pid),
+            under_callgrind(kind, out, cache) as (base, pid),
             aiohttp.ClientSession(connector=connector) as session,
         ):
             sockets = [await open_client(session, base) for _ in range(clients)]
@@ -92,9 +101,20 @@ async def instructions_per_round_trip(
             await asyncio.to_thread(keep.mkdir, parents=True, exist_ok=True)
             shutil.copy(dump, keep / f"callgrind.{kind}.{clients}.out")
     match = re.search(r"^totals: (\d+)", text, re.MULTILINE)
-    if match is None:
+    events = re.search(r"^events: (.+)$", text, re.MULTILINE)
+    if match is None or events is None:
         raise RuntimeError("no totals in the callgrind output")
-    return int(match.group(1)) / (round_trips // clients * clients)
+    done = round_trips // clients * clients
+    if cache:
+        totals = re.search(r"^totals: (.+)$", text, re.MULTILINE)
+        assert totals is not None
+        per = {
+            name: int(n) / done
+            for name, n in zip(events.group(1).split(), totals.group(1).split(), strict=True)
+        }
+        misses = ", ".join(f"{name} {count:.0f}" for name, count in per.items())
+        print(f"{kind:>8} at {clients} clients, per round trip: {misses}")
+    return int(match.group(1)) / done
 
 
 def environment() -> dict[str, str]:
@@ -127,6 +147,7 @@ async def main() -> int:
     parser.add_argument("--round-trips", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--keep", type=Path, help="keep each callgrind dump in this folder")
+    parser.add_argument("--cache-sim", action="store_true", help="also simulate the caches (L1, 1 MiB L2)")
     parser.add_argument("--check", action="store_true", help=f"fail past {BUDGETS.name} (+3 %%)")
     parser.add_argument("--update", action="store_true", help=f"write the measured counts to {BUDGETS.name}")
     args = parser.parse_args()
@@ -144,7 +165,9 @@ async def main() -> int:
             kinds = ["raw", "neffos", "mvc", "typed"]
     results: dict[str, float] = {}
     for kind in kinds:
-        results[kind] = await instructions_per_round_trip(kind, args.round_trips, args.clients, args.keep)
+        results[kind] = await instructions_per_round_trip(
+            kind, args.round_trips, args.clients, args.keep, args.cache_sim
+        )
         print(f"{kind:>8}: {results[kind]:9.0f} instructions per round trip", flush=True)
     base = next(iter(results.values()))
     sizes = f"{args.round_trips} round trips, {args.clients} clients"

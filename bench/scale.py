@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.hot_path import PINNED, running
-from bench.loadgen import load, machine_load, med, prepare, spread
+from bench.loadgen import load, machine_load, med, prepare, sources, spread
 from bench.servers import BODIES
 
 Results = dict[tuple[str, str], dict[str, list[float]]]
@@ -64,8 +64,8 @@ async def one_round(kind: str, loop: str, args: argparse.Namespace, results: Res
                     "base": base,
                     "connections": size,
                     "inFlight": args.in_flight,
-                    "sources": 1 + size // 20000,
-                    "sourceBase": 2 + (run_no * 7) % 200,
+                    "sources": sources(size),
+                    "sourceBase": 2 + (run_no * 8) % 240,
                     "broadcasts": args.broadcast_rounds,
                     "size": 32,
                     "idleSeconds": 0,
@@ -77,6 +77,7 @@ async def one_round(kind: str, loop: str, args: argparse.Namespace, results: Res
         cell[f"connect_cpu_us@{size}"].append(hold["connectCpuUs"])
         cell[f"idle_kib@{size}"].append(hold["idleKib"])
         cell[f"tasks@{size}"].append(hold["tasksPerConn"])
+        cell[f"gc_us@{size}"].append(sum(hold["connectGcUs"]))
         print(
             f"  {loop:>7} {kind:>7} hold {size:<6}: connect {hold['connectRate']:6.0f}/s "
             f"({hold['connectCpuUs']:5.0f} us CPU each), broadcast send {hold['broadcastSendMs']:6.1f} ms, "
@@ -97,6 +98,7 @@ def table(results: Results, loop: str, kinds: list[str], args: argparse.Namespac
     top = max(args.broadcast)
     rows.append((f"connect rate, {top:,} connections", f"connect_rate@{top}", "{:.0f}/s"))
     rows.append((f"server CPU per connection set-up ({top:,})", f"connect_cpu_us@{top}", "{:.0f} us"))
+    rows.append((f"of which garbage collection ({top:,})", f"gc_us@{top}", "{:.0f} us"))
     for size in args.broadcast:
         rows.append((f"broadcast to {size:,}: send loop", f"send_ms@{size}", "{:.1f} ms"))
         rows.append((f"broadcast to {size:,}: last delivery", f"last_ms@{size}", "{:.1f} ms"))
