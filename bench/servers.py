@@ -245,9 +245,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--pings", action="store_true", help="ping every 25 s (aioneffos's default)")
+    parser.add_argument(
+        "--gc-threshold", type=int, help="gc.freeze() at start and this first collector threshold"
+    )
     args = parser.parse_args()
     raise_open_files()
     gc.callbacks.append(GC)
+    if args.gc_threshold:
+        gc.freeze()
+        gc.set_threshold(args.gc_threshold, 20, 100)
     loop = None
     if args.loop == "uvloop":
         import uvloop
