@@ -69,8 +69,7 @@ class Conn:
     client: ClientSide[NSConn] | None = None
     """What `dial` keeps for a client connection (its reading task, the handles it restores
     after a reconnection); ``None`` on the server side."""
-    store: Store = attrs.field(factory=Store, init=False)
-    """Per-connection values, local only (neffos ``Set``/``Get``/``Increment``)."""
+    _store: Store | None = attrs.field(default=None, init=False)
     asks: AskTable = attrs.field(init=False)
     """This side's asks (and the server's asks) waiting for this peer's reply."""
     writer: Writer = attrs.field(init=False)
@@ -129,6 +128,14 @@ class Conn:
         return self.id
 
     # -- state ----------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        """Per-connection values, local only (neffos ``Set``/``Get``/``Increment``)."""
+        store = self._store
+        if store is None:  # made on first use: most connections never need one
+            store = self._store = Store()
+        return store
 
     def namespace(self, name: str) -> NSConn | None:
         """Give the connection to namespace *name*, or ``None`` when not connected."""

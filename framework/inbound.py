@@ -143,12 +143,17 @@ class InboundLoop(Generic[S]):
         own_first = asks.tokens.first_chars
         issued = asks.tokens.issued
         data: str | bytes | None
+        msg: Message | None = None
+        work: Awaitable[None] | None = None
         try:
             while self._reader is me:
                 early = self._early
                 if early:
                     data = early.popleft()
                 else:
+                    # Drop the last message (and its finished handler) before waiting: an idle
+                    # connection would otherwise hold them, about 0.5 KiB each.
+                    data = msg = work = None
                     try:
                         data = await receive(read_timeout)
                     except TimeoutError:
