@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, cast
 
 from aiohttp import web
@@ -172,6 +172,12 @@ class MemorySocket:
         """Tell whether this end is closing or closed (by either side, or cut)."""
         return self._ended or self._sent_close is not None or self._got_close is not None
 
+    async def served(self) -> None:
+        """Wait until the server side of this end has finished (`accept_memory`'s `Server.serve`
+        returned: teardown and ``on_disconnect`` included); at once for an end of a bare `pipe`."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks))
+
     # -- inside --------------------------------------------------------------------------
 
     def _deliver(self, item: str | bytes | _Close) -> None:
@@ -249,6 +255,7 @@ async def accept_memory(
     path: str = "/ws",
     headers: Mapping[str, str] | None = None,
     remote: str = "127.0.0.1",
+    app: web.Application | None = None,
     id_generator: IdGenerator | None = None,
     capacity: int | None = None,
 ) -> MemorySocket:
@@ -258,14 +265,15 @@ async def accept_memory(
     `ConnectionRefusedError` when the server is closed, full (`Options.max_connections`) or
     refuses the origin; ``X-Websocket-Header-*`` query parameters of *path* become headers;
     the id comes from *id_generator* or the server's. Then `Server.serve` runs it (the
-    handshake, the handlers, the teardown) until it ends.
+    handshake, the handlers, the teardown) until it ends. The request belongs to *app*
+    (``request.app``) when given.
     """
     if not server.accepting:
         raise ConnectionRefusedError("websocket server is closed")
     limit = server.options.max_connections
     if limit is not None and server.total_connections >= limit:
         raise ConnectionRefusedError("too many connections")
-    request = memory_request(path, headers, remote=remote)
+    request = memory_request(path, headers, remote=remote, app=app)
     if not await server.origin_allowed(request):
         raise ConnectionRefusedError("origin not allowed")
     await server.start()
@@ -294,12 +302,15 @@ async def dial_memory(
     path: str = "/ws",
     headers: Mapping[str, str] | None = None,
     remote: str = "127.0.0.1",
+    app: web.Application | None = None,
     reconnect: float | None = None,
     capacity: int | None = None,
+    on_open: Callable[[MemorySocket], object] | None = None,
     **options: Any,
 ) -> Conn:
     """Connect a Python client to *server* in memory and give the acknowledged client `Conn`
-    (see `dial`; *path*, *headers* and *remote* make the upgrade request, see `accept_memory`).
+    (see `dial`; *path*, *headers*, *remote* and *app* make the upgrade request, see
+    `accept_memory`). *on_open* is called with the client's end of each socket opened.
 
     With *reconnect*, a dropped connection is opened again the same way and its namespaces
     and rooms are restored. Raise `ConnectionRefusedError` or
@@ -312,7 +323,9 @@ async def dial_memory(
 
     async def open_socket(tries: int) -> tuple[Socket, FrameSink, str]:
         sent = {**base_headers, RECONNECT_HEADER: str(tries)} if tries else base_headers
-        end = await accept_memory(server, path=path, headers=sent, remote=remote, capacity=capacity)
+        end = await accept_memory(server, path=path, headers=sent, remote=remote, app=app, capacity=capacity)
+        if on_open is not None:
+            on_open(end)
         return end, end, await handshake(end, end, settings, native_only=native_only)
 
     return await open_client(open_socket, tables, settings, reconnect=reconnect)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from aiohttp import web
 
 from aioneffos.framework import (
     CloseCode,
     Conn,
     ConnectionRefusedByPeerError,
+    MemorySocket,
     Message,
     NSConn,
     Server,
@@ -245,4 +247,41 @@ async def test_a_client_over_memory_reconnects_and_restores_its_namespace_and_ro
         True,
     )
     await conn.close()
+    await server.close()
+
+
+async def test_a_memory_request_belongs_to_the_given_app_and_each_socket_is_handed_over() -> None:
+    app = web.Application()
+    seen = Inbox()
+    server = Server({"default": {}}, on_connect=lambda conn: seen.put(get_request(conn).app))
+    opened: list[MemorySocket] = []
+
+    conn = await dial_memory(server, {"default": {}}, app=app, on_open=opened.append)
+
+    assert (await seen.get() is app, len(opened)) == (True, 1)
+    await conn.close()
+    await server.close()
+
+
+async def test_served_waits_until_the_server_has_finished_with_the_connection() -> None:
+    entered, finishing = asyncio.Event(), asyncio.Event()
+    finished = Inbox()
+
+    async def on_disconnect(conn: Conn) -> None:
+        entered.set()
+        await finishing.wait()
+        finished.put(conn.id)
+
+    server = Server({"default": {}}, on_disconnect=on_disconnect, id_generator=lambda r: "c1")
+    end = await accept_memory(server)
+    await end.send("M")
+    await end.receive()
+    await end.close()
+    served = asyncio.ensure_future(end.served())
+    await wait_for(entered.wait())  # the server is in on_disconnect: served still waits
+
+    assert (served.done(), finished.entries) == (False, [])
+    finishing.set()
+    await wait_for(served)
+    assert finished.entries == ["c1"]
     await server.close()
