@@ -14,6 +14,10 @@ users import (also as ``aioneffos.mvc.Application``), the class the seed's six s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 from aiohttp import web
 
 from aioneffos.controllers import BaseApplication, BodyCodec
@@ -40,6 +44,13 @@ class Application(BaseApplication):
         """The dependencies; override providers through it in tests."""
         super().__init__(app, prefix, injector=self.registry, body_codec=body_codec)
         app.on_cleanup.append(self._close_registry)
+
+    @contextmanager
+    def override(self, key: Any, replacement: object) -> Iterator[None]:
+        """Replace what provides *key* while the ``with`` block runs, for tests:
+        ``with mvc_app.override(Logger, FakeLogger()):`` (see `Registry.override`)."""
+        with self.registry.override(key, replacement):
+            yield
 
     async def _close_registry(self, _: web.Application) -> None:
         await self.registry.aclose()

@@ -9,13 +9,20 @@ whose type subclasses it; else, for a ``typing.Protocol``, the one registration 
 has every member of the protocol. Several candidates are an
 `AmbiguousDependencyError`, none a `MissingDependencyError`. Registering the same
 type again replaces the earlier registration.
+
+`Registry.override` replaces a registration for the length of a ``with`` block (tests),
+through dependency-injector's own ``provider.override``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import inspect
 import logging
 import typing
+from collections.abc import Iterator
+from types import FunctionType, MethodType
 from typing import Any, cast
 
 from dependency_injector import containers, providers, wiring
@@ -29,12 +36,13 @@ from aioneffos.controllers import (
     type_name,
 )
 
-from .registrations import Registration, is_container, read_registration
+from .registrations import Kind, Registration, is_container, read_registration
 from .resolvers import AppContext, Compiler
 
 logger = logging.getLogger("aioneffos.di")
 
 _MARKERS: tuple[type, ...] = cast(tuple[type, ...], (wiring.Provide, wiring.Provider, wiring.Closing))
+_MISSING: Any = object()
 
 
 class Registry:
@@ -42,9 +50,9 @@ class Registry:
 
     Use ``register`` to add static instances, factories, providers and containers;
     override any of them in tests with dependency-injector's own ``override``:
-    ``registry.provider(Logger).override(providers.Object(fake))`` or
-    ``container.logger.override(...)``. Call `aclose` at shutdown (``aioneffos.di.Application``
-    does) to clean up app-scope resources.
+    ``with registry.override(Logger, FakeLogger()):`` (see `override`), or
+    ``registry.provider(Logger).override(providers.Object(fake))``. Call `aclose` at
+    shutdown (``aioneffos.di.Application`` does) to clean up app-scope resources.
     """
 
     def __init__(self) -> None:
@@ -90,6 +98,39 @@ class Registry:
         if registration is None:
             raise LookupError(f"nothing is registered as {type_name(key)}")
         return registration.provider
+
+    @contextlib.contextmanager
+    def override(self, key: Any, replacement: object) -> Iterator[None]:
+        """Replace what provides *key* while the ``with`` block runs; restore it on exit.
+
+        *key* is a type, found as controllers find it (exactly, by base class or by
+        `Protocol`), or a dependency-injector provider (``container.mailer``). The
+        *replacement* is a value (``FakeLogger()``), a factory called with no arguments
+        where the original was resolved (``lambda: User("ann")``; a generator factory, whose
+        code after ``yield`` is its cleanup, replaces only a factory), or a provider. It is
+        dependency-injector's ``provider.override``, so overrides nest. It applies to what is
+        resolved inside the block: connections (and events) that started before keep their
+        values; an app-scope value already made is set aside and comes back on exit.
+
+        Raise `MissingDependencyError` or `AmbiguousDependencyError` for *key* as a
+        controller would get it, and `TypeError` for a factory that takes arguments.
+        """
+        if isinstance(key, providers.Provider):
+            registration, provider = None, key
+        else:
+            registration = self.lookup(f"override({type_name(key)})", key)
+            provider = registration.provider
+        overriding = _overriding(key, replacement, registration)
+        cache = self._app.cache
+        kept = cache.pop(registration, _MISSING) if registration is not None else _MISSING
+        try:
+            with provider.override(overriding):
+                yield
+        finally:
+            if registration is not None:
+                cache.pop(registration, None)  # the replacement's app-scope value, if it made one
+                if kept is not _MISSING:
+                    cache[registration] = kept
 
     async def aclose(self) -> None:
         """Run the cleanups of app-scope factories and shut down registered ``Resource`` providers."""
@@ -159,6 +200,35 @@ class Registry:
                 site, annotation, f"several registered containers provide {marker!r}"
             )
         return found[0]
+
+
+def _overriding(key: Any, replacement: object, registration: Registration | None) -> providers.Provider[Any]:
+    """Give the provider that stands for *replacement* (see `Registry.override`)."""
+    if isinstance(replacement, providers.Provider):
+        return replacement
+    if not isinstance(replacement, FunctionType | MethodType | type | functools.partial):
+        return providers.Object(replacement)
+    name = f"override({type_name(key)}, {getattr(replacement, '__qualname__', replacement)!r})"
+    try:
+        signature = inspect.signature(replacement)
+    except (TypeError, ValueError):
+        signature = None
+    required = [
+        param.name
+        for param in (signature.parameters.values() if signature is not None else ())
+        if param.default is param.empty and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+    ]
+    if required:
+        raise TypeError(
+            f"{name}: an override's factory is called with no arguments, "
+            f"and this one takes {', '.join(required)}; give a value, or a factory without parameters"
+        )
+    function = inspect.unwrap(replacement)
+    if (inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function)) and (
+        registration is None or registration.kind is not Kind.FACTORY
+    ):
+        raise TypeError(f"{name}: a generator factory replaces only a registered factory")
+    return providers.Factory(replacement)
 
 
 def _is_protocol(cls: type) -> bool:
