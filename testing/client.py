@@ -119,6 +119,7 @@ def server_of(target: Target) -> tuple[Server, web.Application | None]:
 
     Raise `TypeError` when *target* is neither, or an application without a server.
     """
+    __tracebackhide__ = True
     if isinstance(target, Server):
         return target, None
     if isinstance(target, web.Application):

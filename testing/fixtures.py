@@ -36,6 +36,10 @@ class Clients:
     def __init__(self) -> None:
         self._stack = contextlib.AsyncExitStack()
         self._running: dict[int, web.Application] = {}
+        self._opened = 0
+
+    def __repr__(self) -> str:
+        return f"<Clients {self._opened} opened, {len(self._running)} application(s) run>"
 
     async def __call__(
         self,
@@ -49,13 +53,16 @@ class Clients:
         **options: Any,
     ) -> Conn:
         """Connect a client to *target* in memory and give it (see `connect`)."""
+        __tracebackhide__ = True  # a failure points at the test's line
         if isinstance(target, web.Application) and id(target) not in self._running:
             server_of(target)  # an application without a server fails before it starts
             await self._stack.enter_async_context(running(target))
             self._running[id(target)] = target
-        return await self._stack.enter_async_context(
+        conn = await self._stack.enter_async_context(
             connect(target, namespaces, headers=headers, query=query, remote=remote, path=path, **options)
         )
+        self._opened += 1
+        return conn
 
     async def aclose(self) -> None:
         """Close every client, last opened first, then stop the applications that were run."""
@@ -78,6 +85,9 @@ class SocketClients:
         self._served: dict[int, tuple[TestClient[Any, Any], web.Application]] = {}
         self._conns: list[Conn] = []
 
+    def __repr__(self) -> str:
+        return f"<SocketClients {len(self._conns)} open, {len(self._served)} served>"
+
     async def __call__(
         self,
         target: Target,
@@ -89,6 +99,7 @@ class SocketClients:
         **options: Any,
     ) -> Conn:
         """Serve *target* (once), dial it at *path* and give the client `Conn`."""
+        __tracebackhide__ = True
         served = self._served.get(id(target))
         if served is None:
             app = _application(target, path)

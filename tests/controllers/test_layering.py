@@ -1,4 +1,4 @@
-"""The layers point one way (DESIGN.md section 3): (mvc, a face) -> di -> controllers -> framework,
+"""The layers point one way (DESIGN.md section 3): testing -> (mvc, a face) -> di -> controllers -> framework,
 and an upper layer imports only the face (the package itself) of a lower one, never one of its modules.
 
 Read from the import statements of every module, so it runs with the test command;
@@ -15,9 +15,10 @@ import pytest
 from support.tools import REPO_ROOT
 
 FORBIDDEN = {
-    "framework": ("aioneffos.controllers", "aioneffos.di", "aioneffos.mvc"),
-    "controllers": ("aioneffos.di", "aioneffos.mvc"),
-    "di": ("aioneffos.mvc",),
+    "framework": ("aioneffos.controllers", "aioneffos.di", "aioneffos.mvc", "aioneffos.testing"),
+    "controllers": ("aioneffos.di", "aioneffos.mvc", "aioneffos.testing"),
+    "di": ("aioneffos.mvc", "aioneffos.testing"),
+    "mvc": ("aioneffos.testing",),
 }
 """Each package folder and the packages it must never import."""
 
@@ -25,6 +26,7 @@ FACES = {
     "controllers": ("aioneffos.framework",),
     "di": ("aioneffos.framework", "aioneffos.controllers"),
     "mvc": ("aioneffos.framework", "aioneffos.controllers", "aioneffos.di"),
+    "testing": ("aioneffos.framework", "aioneffos.controllers", "aioneffos.di", "aioneffos.mvc"),
 }
 """Each upper package folder and the lower packages it may import, through their face only."""
 

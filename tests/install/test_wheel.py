@@ -30,6 +30,7 @@ PACKAGES = {
     "controllers": "aioneffos/controllers",
     "di": "aioneffos/di",
     "mvc": "aioneffos/mvc",
+    "testing": "aioneffos/testing",
 }
 # Any line of the build that warns (`WARNING <python warning>` from build, `warning: ...`
 # from setuptools' commands) or says something is deprecated.
@@ -77,7 +78,7 @@ def test_build_prints_no_warning_about_the_project(built: tuple[Path, str]) -> N
     assert WARNING.findall(log) == [], log
 
 
-def test_wheel_holds_every_module_and_page_file_of_the_three_packages(built: tuple[Path, str]) -> None:
+def test_wheel_holds_every_module_and_page_file_of_every_package(built: tuple[Path, str]) -> None:
     wheel, _ = built
     in_repository = {
         f"{prefix}/{path.relative_to(REPO_ROOT / folder).as_posix()}"
@@ -90,6 +91,16 @@ def test_wheel_holds_every_module_and_page_file_of_the_three_packages(built: tup
         in_wheel = {name for name in archive.namelist() if name.startswith("aioneffos/")}
 
     assert in_wheel == in_repository
+
+
+def test_wheel_registers_the_pytest_plugin(built: tuple[Path, str]) -> None:
+    wheel, _ = built
+
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [name for name in archive.namelist() if name.endswith(".dist-info/entry_points.txt")]
+        entry_points = archive.read(name).decode()
+
+    assert "[pytest11]\naioneffos = aioneffos.testing.plugin\n" in entry_points
 
 
 async def test_readme_programs_run_from_a_fresh_venv_outside_the_repository(
