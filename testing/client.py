@@ -64,38 +64,69 @@ async def connect(
     application without a server, and `TimeoutError` on a normal exit when the server
     side has not finished within `Options.close_timeout` (a hook that hangs).
     """
-    server, app = server_of(target)
-    ends: list[MemorySocket] = []
-    conn = await dial_memory(
-        server,
-        client_namespaces(server, namespaces),
-        path=str(URL(path).update_query(query)) if query else path,
-        headers=headers,
-        remote=remote,
-        app=app,
-        on_open=ends.append,
-        **options,
+    __tracebackhide__ = True  # a failure points at the test's line
+    client = await MemoryClient.open(
+        target, namespaces, headers=headers, query=query, remote=remote, path=path, **options
     )
     try:
-        yield conn
+        yield client.conn
     except BaseException:
-        await _finish(conn, server, ends, strict=False)
+        await client.close(strict=False)
         raise
-    await _finish(conn, server, ends, strict=True)
+    await client.close()
 
 
-async def _finish(conn: Conn, server: Server, ends: list[MemorySocket], *, strict: bool) -> None:
-    await conn.close()
-    served = [asyncio.ensure_future(end.served()) for end in ends]
-    timeout = server.options.close_timeout
-    _, pending = await asyncio.wait(served, timeout=timeout)
-    for waiting in pending:
-        waiting.cancel()
-    if pending and strict:
-        raise TimeoutError(
-            f"the server has not finished with connection {conn.id!r} {timeout:g} s after it "
-            "closed: a disconnect hook or on_disconnect is still running"
+class MemoryClient:
+    """One in-memory client `Conn` and what it takes to close it as `connect` does."""
+
+    def __init__(self, conn: Conn, server: Server, ends: list[MemorySocket]) -> None:
+        self.conn = conn
+        self._server = server
+        self._ends = ends
+
+    @classmethod
+    async def open(
+        cls,
+        target: Target,
+        namespaces: ClientHandlers | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+        remote: str = "127.0.0.1",
+        path: str = "/ws",
+        **options: Any,
+    ) -> MemoryClient:
+        """Connect a client to *target* in memory (see `connect`)."""
+        __tracebackhide__ = True
+        server, app = server_of(target)
+        ends: list[MemorySocket] = []
+        conn = await dial_memory(
+            server,
+            client_namespaces(server, namespaces),
+            path=str(URL(path).update_query(query)) if query else path,
+            headers=headers,
+            remote=remote,
+            app=app,
+            on_open=ends.append,
+            **options,
         )
+        return cls(conn, server, ends)
+
+    async def close(self, *, strict: bool = True) -> None:
+        """Close the client (1000) and wait until the server has finished with the connection;
+        with *strict*, raise `TimeoutError` when it has not within `Options.close_timeout`."""
+        conn = self.conn
+        await conn.close()
+        served = [asyncio.ensure_future(end.served()) for end in self._ends]
+        timeout = self._server.options.close_timeout
+        _, pending = await asyncio.wait(served, timeout=timeout) if served else (set(), set())
+        for waiting in pending:
+            waiting.cancel()
+        if pending and strict:
+            raise TimeoutError(
+                f"the server has not finished with connection {conn.id!r} {timeout:g} s after it "
+                "closed: a disconnect hook or on_disconnect is still running"
+            )
 
 
 @contextlib.asynccontextmanager
@@ -114,7 +145,7 @@ async def running(app: web.Application) -> AsyncIterator[web.Application]:
         await runner.cleanup()
 
 
-def server_of(target: Target) -> tuple[Server, web.Application | None]:
+def server_of(target: object) -> tuple[Server, web.Application | None]:
     """Give the `Server` of *target* and its application (``None`` for a bare server).
 
     Raise `TypeError` when *target* is neither, or an application without a server.
@@ -130,7 +161,9 @@ def server_of(target: Target) -> tuple[Server, web.Application | None]:
                 "when building it, or give the Server itself"
             )
         return server, target
-    raise TypeError(f"expected a Server or an aiohttp application, got {target!r}")
+    name = getattr(target, "__name__", None) if callable(target) else None
+    hint = f" (call it: {name}())" if name else ""
+    raise TypeError(f"expected a Server or an aiohttp application, got {target!r}{hint}")
 
 
 def client_namespaces(server: Server, namespaces: ClientHandlers | None) -> ClientHandlers:

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from aioneffos.framework import Conn, Server, dial, handler, setup
 
-from .client import Target, client_namespaces, connect, running, server_of
+from .client import MemoryClient, Target, client_namespaces, running, server_of
 from .recorder import ClientHandlers
 
 if TYPE_CHECKING:
@@ -29,17 +29,18 @@ class Clients:
     """In-memory clients of servers or applications (the ``neffos_client`` fixture).
 
     ``await clients(target, namespaces=None, **connect_options)`` is `connect` without the
-    ``async with``: it gives the client `Conn`, closed by `aclose`. An application *target*
-    is run (`running`) from its first client until `aclose`, after its clients closed.
+    ``async with``: it gives the client `Conn`, closed by `aclose` (or earlier by `close`).
+    An application *target* is run (`running`) from its first client until `aclose`, after
+    its clients closed.
     """
 
     def __init__(self) -> None:
         self._stack = contextlib.AsyncExitStack()
         self._running: dict[int, web.Application] = {}
-        self._opened = 0
+        self._clients: dict[int, MemoryClient] = {}
 
     def __repr__(self) -> str:
-        return f"<Clients {self._opened} opened, {len(self._running)} application(s) run>"
+        return f"<Clients {len(self._clients)} open, {len(self._running)} application(s) run>"
 
     async def __call__(
         self,
@@ -54,15 +55,31 @@ class Clients:
     ) -> Conn:
         """Connect a client to *target* in memory and give it (see `connect`)."""
         __tracebackhide__ = True  # a failure points at the test's line
+        server_of(target)  # a wrong target fails here, before an application starts
         if isinstance(target, web.Application) and id(target) not in self._running:
-            server_of(target)  # an application without a server fails before it starts
             await self._stack.enter_async_context(running(target))
             self._running[id(target)] = target
-        conn = await self._stack.enter_async_context(
-            connect(target, namespaces, headers=headers, query=query, remote=remote, path=path, **options)
+        client = await MemoryClient.open(
+            target, namespaces, headers=headers, query=query, remote=remote, path=path, **options
         )
-        self._opened += 1
-        return conn
+        self._clients[id(client.conn)] = client
+        self._stack.push_async_callback(self._close, client.conn)
+        return client.conn
+
+    async def close(self, conn: Conn) -> None:
+        """Close *conn* now and wait until the server has finished with it (its disconnect
+        hooks and ``on_disconnect`` ran), as leaving `connect`'s block does; raise
+        `TimeoutError` when it has not within `Options.close_timeout`."""
+        __tracebackhide__ = True
+        client = self._clients.pop(id(conn), None)
+        if client is None:
+            raise ValueError(f"{conn!r} is not a client these fixtures opened, or it is closed already")
+        await client.close()
+
+    async def _close(self, conn: Conn) -> None:
+        client = self._clients.pop(id(conn), None)
+        if client is not None:
+            await client.close(strict=False)
 
     async def aclose(self) -> None:
         """Close every client, last opened first, then stop the applications that were run."""

@@ -1,4 +1,5 @@
-"""samples/basic, started with ``python -m samples.basic`` and driven by its clients."""
+"""samples/basic: its handler in memory (`aioneffos.testing`), and the sample started with
+``python -m samples.basic`` and driven by its clients (the Python module, neffos.js)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import asyncio
 import pytest
 
 from aioneffos.framework import Message, NSConn, RemoteError, dial
+from aioneffos.testing import Clients, Recorder
 from compat.node_client import RECORD, CommandError, NodeDriver
+from samples.basic.server import make_app
 from support.sample_process import StartModule, StartSample
 
 NS = "/v1"
@@ -15,41 +18,30 @@ PARSE_ERROR = "time data 'nope' does not match format '%m-%d-%Y'"
 TIMEOUT = 10.0
 
 
-async def test_basic_workday_replies_to_the_python_client(start_sample: StartSample) -> None:
-    sample = await start_sample("basic")
-    conn = await dial(sample.ws_url, {NS: {}})
-    try:
-        v1 = await conn.connect(NS)
-        answers = [(await v1.ask("workday", day)).text for day in ("06-24-2019", "06-29-2019")]
-    finally:
-        await conn.close()
+async def test_basic_workday_replies_to_the_python_client(neffos_client: Clients) -> None:
+    conn = await neffos_client(make_app())
+    v1 = await conn.connect(NS)
+
+    answers = [(await v1.ask("workday", day)).text for day in ("06-24-2019", "06-29-2019")]
 
     assert answers == ["it's Monday, do your job.", "day off"]
 
 
-async def test_basic_bad_dates_get_error_replies_and_a_notify(start_sample: StartSample) -> None:
-    sample = await start_sample("basic")
-    notified: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-
-    async def on_notify(ns: NSConn, msg: Message) -> None:
-        notified.set_result(msg.text)
-
+async def test_basic_bad_dates_get_error_replies_and_a_notify(neffos_client: Clients) -> None:
+    rec = Recorder()
+    conn = await neffos_client(make_app(), rec)
+    v1 = await conn.connect(NS)
     errors: list[str] = []
-    conn = await dial(sample.ws_url, {NS: {"notify": on_notify}})
-    try:
-        v1 = await conn.connect(NS)
-        for _ in range(4):
-            with pytest.raises(RemoteError) as caught:
-                await v1.ask("workday", "nope")
-            errors.append(caught.value.text)
-        # The 4th miss also emits "notify"; a reply may overtake it (docs/protocol.md#reply-order).
-        async with asyncio.timeout(TIMEOUT):
-            nudge = await notified
-    finally:
-        await conn.close()
+
+    for _ in range(4):
+        with pytest.raises(RemoteError) as caught:
+            await v1.ask("workday", "nope")
+        errors.append(caught.value.text)
+    # The 4th miss also emits "notify"; a reply may overtake it (docs/protocol.md#reply-order).
+    nudge = await rec.next("notify")
 
     assert errors == [PARSE_ERROR, PARSE_ERROR, "Why not try this one? 06-24-2019", PARSE_ERROR]
-    assert nudge == "What are you doing?"
+    assert (nudge.text, len(rec.all("notify"))) == ("What are you doing?", 1)
 
 
 async def test_basic_notify_broadcast_reaches_python_and_neffos_js_clients(

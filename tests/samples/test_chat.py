@@ -1,4 +1,5 @@
-"""samples/chat, started with ``python -m samples.chat``: rooms, history, names, refusals."""
+"""samples/chat: rooms, history and refusals in memory (`aioneffos.testing`); names through
+neffos.js, the terminal client and a restart with the sample started as ``python -m samples.chat``."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from aioneffos.framework import Conn, Message, NSConn, RemoteError, Room, dial
+from aioneffos.testing import Clients, Recorder
 from compat.node_client import RECORD, CommandError, NodeDriver
+from samples.chat.app import make_app
 from support.sample_process import StartModule, StartSample
 
 NS = "chat"
@@ -76,96 +80,124 @@ async def chat_of(member: Member) -> dict[str, Any]:
     return without_time(message)
 
 
-async def test_chat_message_reaches_everyone_in_the_room(start_sample: StartSample, members) -> None:
-    sample = await start_sample("chat")
-    alice = await members(sample.ws_url, "alice")
-    bob = await members(sample.ws_url, "bob")
-    room = await alice.join("general")
-    assert [await alice.next(), await alice.next()] == [
-        ("OnHistory", []),
-        ("OnNotice", "alice joined #general"),
+async def joined(neffos_client: Clients, app: web.Application, name: str) -> tuple[NSConn, Recorder]:
+    """An in-memory client called *name*, connected to "chat"; its recorder."""
+    rec = Recorder()
+    conn = await neffos_client(app, rec, headers={"X-Username": name})
+    return await conn.connect(NS), rec
+
+
+def message_of(msg: Message) -> dict[str, Any]:
+    """The chat message *msg* carries, without its time."""
+    message: dict[str, Any] = msg.json()
+    assert isinstance(message.pop("at"), float)
+    return message
+
+
+def received(rec: Recorder) -> list[tuple[str, Any]]:
+    """Everything *rec* received so far, in order: notices as text, the rest as JSON (chat without time)."""
+    return [
+        (m.event, m.text if m.event == "OnNotice" else message_of(m) if m.event == "OnChat" else m.json())
+        for m in rec.all()
     ]
-    await bob.join("general")
-    assert [await bob.next(), await bob.next()] == [("OnHistory", []), ("OnNotice", "bob joined #general")]
-    assert await alice.next() == ("OnNotice", "bob joined #general")
+
+
+async def test_chat_message_reaches_everyone_in_the_room(neffos_client: Clients) -> None:
+    app = make_app()
+    alice, alice_rec = await joined(neffos_client, app, "alice")
+    bob, bob_rec = await joined(neffos_client, app, "bob")
+    room = await alice.join_room("general")
+    await alice_rec.next("OnNotice")
+    await bob.join_room("general")
+    await alice_rec.next("OnNotice")
 
     said(room, "  hello bob  ")
 
     expected = {"room": "general", "sender": "alice", "text": "hello bob"}
-    assert (await chat_of(bob), await chat_of(alice)) == (expected, expected)
+    assert (message_of(await bob_rec.next("OnChat")), message_of(await alice_rec.next("OnChat"))) == (
+        expected,
+        expected,
+    )
+    assert received(alice_rec) == [
+        ("OnHistory", []),
+        ("OnNotice", "alice joined #general"),
+        ("OnNotice", "bob joined #general"),
+        ("OnChat", expected),
+    ]
+    assert received(bob_rec) == [("OnHistory", []), ("OnNotice", "bob joined #general"), ("OnChat", expected)]
 
 
-async def test_chat_newcomer_reads_the_room_history(start_sample: StartSample, members) -> None:
-    sample = await start_sample("chat")
-    alice = await members(sample.ws_url, "alice")
-    room = await alice.join("python")
+async def test_chat_newcomer_reads_the_room_history(neffos_client: Clients) -> None:
+    app = make_app()
+    alice, alice_rec = await joined(neffos_client, app, "alice")
+    room = await alice.join_room("python")
     for text in ("first", "second"):
         said(room, text)
-    for _ in range(4):  # history, own notice, own two messages
-        await alice.next()
+    await alice_rec.next("OnChat")
+    await alice_rec.next("OnChat")
 
-    carol = await members(sample.ws_url, "carol")
-    await carol.join("python")
-    event, history = await carol.next()
+    carol, carol_rec = await joined(neffos_client, app, "carol")
+    await carol.join_room("python")
+    history = await carol_rec.next("OnHistory")
 
-    assert event == "OnHistory"
-    assert [without_time(message) for message in history] == [
+    assert [without_time(message) for message in history.json()] == [
         {"room": "python", "sender": "alice", "text": "first"},
         {"room": "python", "sender": "alice", "text": "second"},
     ]
 
 
-async def test_chat_rooms_do_not_hear_each_other(start_sample: StartSample, members) -> None:
-    sample = await start_sample("chat")
-    alice = await members(sample.ws_url, "alice")
-    bob = await members(sample.ws_url, "bob")
-    general = await alice.join("general")
-    random = await bob.join("random")
-    for member in (alice, bob):
-        await member.next()  # history
-        await member.next()  # own join notice
+async def test_chat_rooms_do_not_hear_each_other(neffos_client: Clients) -> None:
+    app = make_app()
+    alice, alice_rec = await joined(neffos_client, app, "alice")
+    bob, bob_rec = await joined(neffos_client, app, "bob")
+    general = await alice.join_room("general")
+    random = await bob.join_room("random")
 
     said(general, "only for general")
     said(random, "only for random")
 
-    assert await chat_of(alice) == {"room": "general", "sender": "alice", "text": "only for general"}
-    assert await chat_of(bob) == {"room": "random", "sender": "bob", "text": "only for random"}
+    assert message_of(await alice_rec.next("OnChat")) == {
+        "room": "general",
+        "sender": "alice",
+        "text": "only for general",
+    }
+    assert message_of(await bob_rec.next("OnChat")) == {
+        "room": "random",
+        "sender": "bob",
+        "text": "only for random",
+    }
+    assert [m.text for m in alice_rec.all("OnNotice")] == ["alice joined #general"]  # nothing from random
 
 
-async def test_chat_leaving_tells_the_room(start_sample: StartSample, members) -> None:
-    sample = await start_sample("chat")
-    alice = await members(sample.ws_url, "alice")
-    bob = await members(sample.ws_url, "bob")
-    await alice.join("general")
-    room = await bob.join("general")
-    for _ in range(3):  # alice: history, her notice, bob's notice
-        await alice.next()
+async def test_chat_leaving_tells_the_room(neffos_client: Clients) -> None:
+    app = make_app()
+    alice, alice_rec = await joined(neffos_client, app, "alice")
+    bob, _ = await joined(neffos_client, app, "bob")
+    await alice.join_room("general")
+    room = await bob.join_room("general")
 
     await room.leave()
 
-    assert await alice.next() == ("OnNotice", "bob left #general")
+    notices = [(await alice_rec.next("OnNotice")).text for _ in range(3)]
+    assert notices == ["alice joined #general", "bob joined #general", "bob left #general"]
 
 
-async def test_chat_empty_and_malformed_messages_are_refused(start_sample: StartSample, members) -> None:
-    sample = await start_sample("chat")
-    alice = await members(sample.ws_url, "alice")
-    room = await alice.join("general")
-    await alice.next()
-    await alice.next()
+async def test_chat_empty_and_malformed_messages_are_refused(neffos_client: Clients) -> None:
+    alice, rec = await joined(neffos_client, make_app(), "alice")
+    room = await alice.join_room("general")
 
     said(room, "   ")
     room.emit("OnChat", "not json")
 
-    assert await alice.next() == ("OnChat", "a message has 1 to 500 characters")
-    assert await alice.next() == ("OnChat", "invalid ChatText body: not JSON")
+    assert (await rec.next("OnChat")).err == "a message has 1 to 500 characters"
+    assert (await rec.next("OnChat")).err == "invalid ChatText body: not JSON"
 
 
-async def test_chat_unknown_room_is_refused(start_sample: StartSample, members) -> None:
-    sample = await start_sample("chat")
-    alice = await members(sample.ws_url, "alice")
+async def test_chat_unknown_room_is_refused(neffos_client: Clients) -> None:
+    alice, _ = await joined(neffos_client, make_app(), "alice")
 
     with pytest.raises(RemoteError) as refused:
-        await alice.join("secret")
+        await alice.join_room("secret")
 
     assert refused.value.text == "no room 'secret'; try one of general, random, python"
 

@@ -1,7 +1,8 @@
-"""samples/mvc_websocket (the seed's six steps), started with ``python -m samples.mvc_websocket``.
+"""samples/mvc_websocket (the seed's six steps): in memory with a logger that keeps its lines
+(`aioneffos.testing`), and started with ``python -m samples.mvc_websocket``.
 
 Two clients chat through the controller: one emits ``OnChat``, the other receives it,
-and the injected logger printed the connects, the chat and the disconnects.
+and the injected logger logged the connects, the chat and the disconnects.
 """
 
 from __future__ import annotations
@@ -9,8 +10,12 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from aioneffos.framework import Conn, Handler, Message, NSConn, dial
+import attrs
+
+from aioneffos.framework import Message, NSConn, dial
+from aioneffos.testing import Clients, Recorder
 from compat.node_client import RECORD, NodeDriver
+from samples.mvc_websocket.app import ENDPOINT, make_app
 from support.sample_process import SampleProcess, StartSample
 from support.tools import REPO_ROOT
 
@@ -26,41 +31,39 @@ def logged(sample: SampleProcess) -> list[str]:
     return [line for line in sample.lines if line.startswith("DEV: ")]
 
 
-async def test_mvc_websocket_python_clients_chat_and_the_logger_sees_them(start_sample: StartSample) -> None:
-    sample = await start_sample("mvc_websocket")
-    to_sender: asyncio.Queue[Message] = asyncio.Queue()
-    to_receiver: asyncio.Queue[Message] = asyncio.Queue()
+@attrs.define
+class KeptLines:
+    """A `Logger` that keeps what it is given, for the test to read."""
 
-    def queue_into(queue: asyncio.Queue[Message]) -> dict[str, dict[str, Handler]]:
-        async def on_chat(ns: NSConn, msg: Message) -> None:
-            queue.put_nowait(msg)
+    lines: list[str] = attrs.Factory(list)
 
-        return {NS: {"OnChat": on_chat}}
+    def log(self, text: str) -> None:
+        self.lines.append(f"DEV: {text}")
 
-    sender_conn: Conn = await dial(endpoint(sample), queue_into(to_sender))
-    receiver_conn: Conn = await dial(endpoint(sample), queue_into(to_receiver))
-    try:
-        sender = await sender_conn.connect(NS)
-        await receiver_conn.connect(NS)
-        sender.emit("OnChat", "hello from python")
-        async with asyncio.timeout(TIMEOUT):
-            received = await to_receiver.get()
-        await sender.disconnect()
-    finally:
-        await sender_conn.close()
-        await receiver_conn.close()
-    code = await sample.stop()
+
+async def test_mvc_websocket_python_clients_chat_and_the_logger_sees_them(neffos_client: Clients) -> None:
+    logger = KeptLines()
+    app = make_app(logger=logger)
+    to_sender, to_receiver = Recorder(), Recorder()
+    sender_conn = await neffos_client(app, to_sender, path=ENDPOINT)
+    receiver_conn = await neffos_client(app, to_receiver, path=ENDPOINT)
+    sender = await sender_conn.connect(NS)
+    await receiver_conn.connect(NS)
+
+    sender.emit("OnChat", "hello from python")
+    received = await to_receiver.next("OnChat")
+    await sender.disconnect()
+    await neffos_client.close(receiver_conn)  # returns once the server has finished with it
 
     assert (received.namespace, received.event, received.text) == (NS, "OnChat", "hello from python")
-    assert to_sender.empty()
-    assert logged(sample) == [
+    assert to_sender.all() == []
+    assert logger.lines == [
         f"DEV: Connected {sender_conn.id}",
         f"DEV: Connected {receiver_conn.id}",
         f"DEV: [IP: 127.0.0.1] [ID: {sender_conn.id}] broadcast to other clients: hello from python",
         f"DEV: Disconnected {sender_conn.id}",
         f"DEV: Disconnected {receiver_conn.id}",
     ]
-    assert (code, "Traceback" in sample.output) == (0, False)
 
 
 async def test_mvc_websocket_neffos_js_clients_chat_and_the_logger_sees_them(

@@ -1,4 +1,5 @@
-"""samples/native_messages, started with ``python -m samples.native_messages``, driven by raw websockets."""
+"""samples/native_messages: its greeting in memory (`aioneffos.testing`), and the sample started
+with ``python -m samples.native_messages``, driven by raw websockets (any websocket client works)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from aioneffos.framework import ON_NATIVE_MESSAGE
+from aioneffos.testing import Clients, Recorder
+from samples.native_messages.server import make_server
 from support.sample_process import StartModule, StartSample
 
 TIMEOUT = 10.0
@@ -34,15 +38,16 @@ async def joined(session: aiohttp.ClientSession, url: str) -> tuple[aiohttp.Clie
     return ws, greeting
 
 
-async def test_native_messages_greets_each_client_with_the_count(
-    start_sample: StartSample, session: aiohttp.ClientSession
-) -> None:
-    sample = await start_sample("native_messages")
+async def test_native_messages_greets_each_client_with_the_count(neffos_client: Clients) -> None:
+    server = make_server()
+    first, second = Recorder(), Recorder()
 
-    _, first = await joined(session, sample.ws_url)
-    _, second = await joined(session, sample.ws_url)
+    await neffos_client(server, first)
+    greeted = await first.next(ON_NATIVE_MESSAGE)
+    await neffos_client(server, second)
 
-    assert (first, second) == ("welcome! 1 connected", "welcome! 2 connected")
+    assert (greeted.text, greeted.is_native) == ("welcome! 1 connected", True)
+    assert (await second.next(ON_NATIVE_MESSAGE)).text == "welcome! 2 connected"
 
 
 async def test_native_messages_relays_text_to_the_others_only(

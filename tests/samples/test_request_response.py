@@ -1,19 +1,28 @@
-"""samples/request_response, started with ``python -m samples.request_response``: polls with timeouts."""
+"""samples/request_response: polls with timeouts. The poll over Python clients in memory
+(`aioneffos.testing`) and its HTTP endpoint on pytest-aiohttp; Python and neffos.js clients,
+and the terminal client, against the sample started as ``python -m samples.request_response``."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import attrs
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 
-from aioneffos.framework import Conn, dial
+from aioneffos.framework import SERVER_KEY, Conn, dial
+from aioneffos.testing import Clients
 from compat.node_client import RECORD, NodeDriver, reply
 from samples.request_response.client import question_events
+from samples.request_response.server import ask_everyone, make_app
 from support.sample_process import SampleProcess, StartModule, StartSample
+
+AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 
 NS = "default"
 TIMEOUT = 10.0
@@ -69,18 +78,41 @@ async def test_request_response_reports_answers_refusals_and_timeouts(
     assert result["elapsed"] < 1.8  # the poll's own timeout, not carol's 2 s
 
 
-async def test_request_response_poll_without_clients_has_no_answers(start_sample: StartSample) -> None:
-    sample = await start_sample("request_response")
+async def test_request_response_poll_gathers_answers_refusals_and_timeouts(neffos_client: Clients) -> None:
+    app = make_app()
+    behaviours: dict[str, dict[str, Any]] = {"alice": {"answer": "yes"}, "bob": {"refuse": True}}
+    behaviours["carol"] = {"delay": 10 * TIMEOUT}  # answers long after the poll's timeout
+    for name, behaviour in behaviours.items():
+        conn = await neffos_client(
+            app, {NS: question_events(name, **behaviour)}, headers={"X-Username": name}
+        )
+        await conn.connect(NS)
 
-    result = await poll(sample, "Anyone?", 0.2)
+    answers = await ask_everyone(app[SERVER_KEY], "Lunch?", 0.3)
 
-    assert result["answers"] == []
+    assert [attrs.asdict(answer) for answer in answers] == [
+        {"client": "alice", "status": "answered", "text": "yes"},
+        {"client": "bob", "status": "refused", "text": "bob would rather not say"},
+        {"client": "carol", "status": "timed out", "text": ""},
+    ]
+
+
+async def test_request_response_poll_without_clients_has_no_answers(aiohttp_client: AiohttpClient) -> None:
+    client = await aiohttp_client(make_app())
+
+    async with client.post("/ask", json={"question": "Anyone?", "timeout": 0.2}) as response:
+        result = await response.json()
+
+    assert (response.status, result["answers"]) == (200, [])
 
 
 @pytest.mark.parametrize("body", [{"question": ""}, {"question": "x", "timeout": 0}, {"timeout": 1}])
-async def test_request_response_bad_poll_is_a_400(start_sample: StartSample, body: dict[str, Any]) -> None:
-    sample = await start_sample("request_response")
-    async with aiohttp.ClientSession() as session, session.post(sample.url + "ask", json=body) as response:
+async def test_request_response_bad_poll_is_a_400(
+    aiohttp_client: AiohttpClient, body: dict[str, Any]
+) -> None:
+    client = await aiohttp_client(make_app())
+
+    async with client.post("/ask", json=body) as response:
         status = response.status
 
     assert status == 400

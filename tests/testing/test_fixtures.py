@@ -3,6 +3,7 @@ installed with the package, through its ``pytest11`` entry point)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -98,3 +99,27 @@ async def test_neffos_client_closes_its_clients_at_teardown(
     OPENED.append((conn, server))
 
     assert server.total_connections == 1
+
+
+async def test_neffos_client_close_returns_once_the_server_has_finished(neffos_client: Clients) -> None:
+    ended: list[str] = []
+
+    async def on_disconnect(conn: Conn) -> None:
+        later = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(later.set_result, None)
+        await later  # a hook that yields to the loop still finishes before close returns
+        ended.append(conn.id)
+
+    server = Server({"default": {}}, on_disconnect=on_disconnect)
+    conn = await neffos_client(server)
+
+    await neffos_client.close(conn)
+
+    assert (ended, conn.is_closed, server.total_connections) == ([conn.id], True, 0)
+    with pytest.raises(ValueError, match="not a client these fixtures opened, or it is closed already"):
+        await neffos_client.close(conn)
+
+
+async def test_neffos_client_names_a_factory_given_instead_of_its_application(neffos_client: Clients) -> None:
+    with pytest.raises(TypeError, match=r"got <function greeting_app .*> \(call it: greeting_app\(\)\)$"):
+        await neffos_client(greeting_app)  # type: ignore[arg-type]
