@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -101,6 +102,27 @@ def test_wheel_registers_the_pytest_plugin(built: tuple[Path, str]) -> None:
         entry_points = archive.read(name).decode()
 
     assert "[pytest11]\naioneffos = aioneffos.testing.plugin\n" in entry_points
+
+
+def test_wheel_and_sdist_ship_the_license_text(built: tuple[Path, str]) -> None:
+    wheel, _ = built
+    (sdist,) = wheel.parent.glob("aioneffos-*.tar.gz")
+    license_text = (REPO_ROOT / "LICENSE").read_text()
+
+    with zipfile.ZipFile(wheel) as archive:
+        (dist_info,) = {name.split("/")[0] for name in archive.namelist() if ".dist-info/" in name}
+        shipped = archive.read(f"{dist_info}/licenses/LICENSE").decode()
+        metadata = archive.read(f"{dist_info}/METADATA").decode()
+    with tarfile.open(sdist) as archive:
+        (top,) = {member.name.split("/")[0] for member in archive.getmembers()}
+        license_file = archive.extractfile(f"{top}/LICENSE")
+        assert license_file is not None
+        in_sdist = license_file.read().decode()
+
+    assert shipped == in_sdist == license_text
+    assert "MIT License" in license_text
+    assert "License-Expression: MIT" in metadata.splitlines()
+    assert "License-File: LICENSE" in metadata.splitlines()
 
 
 async def test_readme_programs_run_from_a_fresh_venv_outside_the_repository(
