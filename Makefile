@@ -1,7 +1,8 @@
 # The two commands of the README: `make demo` and `make test`. Both set up what they need.
-.PHONY: demo test lint bench-check
+.PHONY: demo test lint docs bench-check
 
 PORT ?= 8080
+DOCS_PORT ?= 8000
 
 # A taken port: the sample's error says to try PORT=<another> make demo, not --port.
 demo: export SAMPLES_PORT_HINT = PORT={port} make demo
@@ -13,6 +14,12 @@ test:
 	@./.ci/setup test
 	.venv/bin/python -m pytest
 	$(MAKE) --no-print-directory lint
+
+# The documentation site on http://127.0.0.1:$(DOCS_PORT)/, rebuilt on every change.
+# `make test` builds it with --strict (tests/docs/test_site.py).
+docs:
+	@./.ci/setup demo
+	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
 
 lint:
 	.venv/bin/ruff check .

@@ -1,7 +1,7 @@
 """aioneffos.mvc: the MVC application of the seed, in one import (Iris's ``mvc`` package).
 
 The seed's six steps, ``mvc.New(app.Party("/websocket_endpoint"))``, ``mvcApp.Register(...)``,
-``mvcApp.HandleWebsocket(...)``, become::
+``mvcApp.HandleWebsocket(...)``, become:
 
     from aioneffos.mvc import Application, Controller
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from support.tools import REPO_ROOT
 
 DOC = REPO_ROOT / "docs" / "protocol.md"
-SKIPPED_DIRS = {".git", ".venv", "node_modules", "build", "test-artifacts", "__pycache__"}
+SKIPPED_DIRS = {".git", ".venv", "node_modules", "build", "site", "test-artifacts", "__pycache__"}
 TEXT_SUFFIXES = {".py", ".md", ".html", ".js", ".mjs", ".ts", ".toml", ".cfg", ".ini", ".sh", ".yml", ".yaml"}
 
 CITATION = re.compile(r"docs/protocol\.md#([A-Za-z0-9_-]+)")
