@@ -103,6 +103,7 @@ def test_api_reference_renders_every_package_face(site: Site) -> None:
         "controllers": ["Controller", "handle_websocket", "BaseApplication", "asyncapi.add_asyncapi_route"],
         "di": ["Application", "Registry"],
         "mvc": ["Application", "Controller", "join_conn_handlers"],
+        "testing": ["connect", "Recorder", "Clients", "SocketClients"],
     }
     for face, names in expected.items():
         html = site.page("reference/" + face.removeprefix("framework."))
