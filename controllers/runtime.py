@@ -18,7 +18,7 @@ import attrs
 from aioneffos.framework import Handler, Message, NSConn
 
 from .controller import Controller
-from .injection import ConnectionContext, EventContext, InjectionContext, Resolver
+from .injection import ConnectionContext, EventContext, InjectionContext, Resolver, message_of
 from .typing import is_awaitable
 
 CONTEXT_KEY = "aioneffos.controllers.context"
@@ -71,6 +71,33 @@ def event_handler(
     steps = tuple((argument.resolve, argument.may_await) for argument in positional)
     names = tuple(name for name, _ in keywords)
     keyword_plan = tuple(argument for _, argument in keywords)
+    # Types a resolver gave that are not awaitable: a set lookup per value instead of a
+    # failed attribute lookup (which raises and catches an AttributeError inside).
+    plain: set[type] = set()
+
+    if not names and len(steps) == 2 and steps[0][0] is message_of and not steps[0][1]:
+        # The common shape: the message, then one dependency (or framework value).
+        resolve, may_await = steps[1]
+
+        async def handle_message_and(ns: NSConn, msg: Message) -> object:
+            store = ns.store
+            ctx = EventContext(ns, msg, store[CONTEXT_KEY])
+            try:
+                value = resolve(ctx)
+                if may_await and type(value) not in plain:
+                    if hasattr(type(value), "__await__"):
+                        value = await value
+                    else:
+                        plain.add(type(value))
+                result = await function(store[key], msg, value)
+            finally:
+                if ctx.cleanups:
+                    await ctx.close()
+            if result is None or type(result) is bytes or type(result) is str:
+                return result
+            return encode(result)
+
+        return handle_message_and
 
     async def handle(ns: NSConn, msg: Message) -> object:
         store = ns.store
@@ -79,8 +106,11 @@ def event_handler(
             args = []  # resolve_all, inlined: this runs for every message
             for resolve, may_await in steps:
                 value = resolve(ctx)
-                if may_await and hasattr(type(value), "__await__"):
-                    value = await value
+                if may_await and type(value) not in plain:
+                    if hasattr(type(value), "__await__"):
+                        value = await value
+                    else:
+                        plain.add(type(value))
                 args.append(value)
             if names:
                 kwargs = dict(zip(names, await resolve_all(ctx, keyword_plan), strict=True))

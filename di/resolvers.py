@@ -220,6 +220,7 @@ async def _store(cache: dict[object, Any], key: object, pending: Awaitable[Any])
 def _context_scoped(registration: Registration, build: Resolver, *, pinned: bool) -> Resolver:
     """Cache the value in the event's context, or (when *pinned*) in the namespace connection's."""
     isawaitable = is_awaitable
+    plain: set[type] = set()  # types built that are not awaitable: a set lookup per event
 
     def resolve(ctx: InjectionContext) -> Any:
         target = ctx.connection if pinned else ctx
@@ -227,8 +228,10 @@ def _context_scoped(registration: Registration, build: Resolver, *, pinned: bool
         value = cache.get(registration, _MISSING)
         if value is _MISSING:
             value = build(target)
-            if isawaitable(value):
-                return _store(cache, registration, value)
+            if type(value) not in plain:
+                if isawaitable(value):
+                    return _store(cache, registration, value)
+                plain.add(type(value))
             cache[registration] = value
         return value
 
