@@ -57,6 +57,8 @@ def event_handler(
 
     With *message_only* the method takes exactly the message; otherwise its arguments
     are resolved in a fresh `EventContext`, whose cleanups run once the method returns.
+    The common shapes (the message and one value; one value) get handlers of their own,
+    with no argument list or loop: this runs for every message.
     """
     if message_only:
 
@@ -98,6 +100,30 @@ def event_handler(
             return encode(result)
 
         return handle_message_and
+
+    if not names and len(steps) == 1:
+        # One value that is not the message: a typed body, a dependency, a framework value.
+        ((resolve, may_await),) = steps
+
+        async def handle_one(ns: NSConn, msg: Message) -> object:
+            store = ns.store
+            ctx = EventContext(ns, msg, store[CONTEXT_KEY])
+            try:
+                value = resolve(ctx)
+                if may_await and type(value) not in plain:
+                    if hasattr(type(value), "__await__"):
+                        value = await value
+                    else:
+                        plain.add(type(value))
+                result = await function(store[key], value)
+            finally:
+                if ctx.cleanups:
+                    await ctx.close()
+            if result is None or type(result) is bytes or type(result) is str:
+                return result
+            return encode(result)
+
+        return handle_one
 
     async def handle(ns: NSConn, msg: Message) -> object:
         store = ns.store
