@@ -1,4 +1,4 @@
-"""Which neffos.js 0.1.34 file works in which kind of page, in Chromium: the README's claims.
+"""Which neffos.js 0.1.34 file works in which kind of page, in Chromium: what the docs claim.
 
 The README's Iris-style page (a classic ``<script>`` tag, the global ``neffos``) works with
 ``dist/neffos-es5.js``; the ES module build in such a tag fails with ``neffos is not
@@ -15,10 +15,11 @@ from support import readme
 from support.tools import REPO_ROOT
 
 
-def readme_programs(tmp_path: Path, page_html: str) -> dict[str, str]:
-    """Write *page_html* as ``index.html`` beside the README's ``app.py`` and ``page.py``."""
-    (server_program,) = readme.blocks("python", "The server")
-    (page_program,) = readme.blocks("python", "The browser client")
+def guide_programs(tmp_path: Path, page_html: str) -> dict[str, str]:
+    """Write *page_html* as ``index.html`` beside the ``app.py`` of Getting started and the
+    ``page.py`` of the browser guide."""
+    (server_program,) = readme.blocks("python", "A first server", doc="docs/getting-started.md")
+    (page_program,) = readme.blocks("python", doc="docs/guides/browser.md")
     (tmp_path / "index.html").write_text(page_html)
     (tmp_path / "node_modules").symlink_to(REPO_ROOT / "node_modules")
     return {"app.py": server_program, "page.py": page_program}
@@ -30,7 +31,7 @@ async def test_readme_classic_script_page_with_neffos_es5_talks_to_the_server(
     (classic_html,) = readme.blocks("html", "Coming from Go: neffos and Iris")
     assert '<script src="/neffos.js/neffos-es5.js"></script>' in classic_html
 
-    with readme.programs(tmp_path, readme_programs(tmp_path, classic_html)) as program:
+    with readme.programs(tmp_path, guide_programs(tmp_path, classic_html)) as program:
         url = await serve(app=program.app, path="/ws")
         page = await open_page(url.replace("ws://", "http://").removesuffix("ws"))
         await expect(page.locator("#log li")).to_have_text(["connected as classic", "reply: CLASSIC"])
@@ -40,7 +41,7 @@ async def test_readme_classic_script_page_says_when_the_server_cannot_be_reached
     serve, open_page, tmp_path: Path
 ) -> None:
     (classic_html,) = readme.blocks("html", "Coming from Go: neffos and Iris")
-    programs = readme_programs(tmp_path, classic_html)
+    programs = guide_programs(tmp_path, classic_html)
     programs["app.py"] = "from aiohttp import web\n\napp = web.Application()  # no route at /ws\n"
 
     with readme.programs(tmp_path, programs) as program:
@@ -57,7 +58,7 @@ async def test_es_module_build_in_a_classic_script_tag_leaves_neffos_undefined(
     (classic_html,) = readme.blocks("html", "Coming from Go: neffos and Iris")
     module_in_classic_tag = classic_html.replace("neffos-es5.js", "neffos.min.js")
 
-    with readme.programs(tmp_path, readme_programs(tmp_path, module_in_classic_tag)) as program:
+    with readme.programs(tmp_path, guide_programs(tmp_path, module_in_classic_tag)) as program:
         url = await serve(app=program.app, path="/ws")
         context = await browser.new_context()
         try:

@@ -1,5 +1,6 @@
-"""Install from your own folder, as the README says: the wheel ``python -m build`` makes, installed
-into a fresh venv outside the repository, runs the README's first programs there as written.
+"""Install from your own folder, as Getting started says: the wheel ``python -m build`` makes,
+installed into a fresh venv outside the repository, runs the programs of Getting started there as
+written.
 
 Building and installing need setuptools and aioneffos's dependencies from PyPI (or pip's cache).
 """
@@ -24,6 +25,7 @@ from support.tools import REPO_ROOT, free_port, require
 
 pytestmark = pytest.mark.install
 
+GETTING_STARTED = "docs/getting-started.md"
 INSTALL_TIMEOUT = 600.0  # seconds: a cold pip cache downloads every dependency
 RUN_TIMEOUT = 30.0
 PACKAGES = {
@@ -125,7 +127,7 @@ def test_wheel_and_sdist_ship_the_license_text(built: tuple[Path, str]) -> None:
     assert "License-File: LICENSE" in metadata.splitlines()
 
 
-async def test_readme_programs_run_from_a_fresh_venv_outside_the_repository(
+async def test_getting_started_programs_run_from_a_fresh_venv_outside_the_repository(
     built: tuple[Path, str], tmp_path: Path
 ) -> None:
     wheel, _ = built
@@ -145,10 +147,20 @@ async def test_readme_programs_run_from_a_fresh_venv_outside_the_repository(
     )
     assert run(python, "-c", admin_check, cwd=project).strip() == "admin page ok"
 
+    # The two programs of Getting started, as a user saves them.
+    (first_server,) = readme.blocks("python", "A first server", doc=GETTING_STARTED)
+    (first_client,) = readme.blocks("python", "A first client", doc=GETTING_STARTED)
+    (first_output,) = readme.blocks("text", "A first client", doc=GETTING_STARTED)
+    assert await run_app_and_client(python, project, first_server, first_client) == (0, first_output, 0)
+
+
+async def run_app_and_client(
+    python: Path, project: Path, server_program: str, client_program: str
+) -> tuple[int | None, str, int | None]:
+    """Save *server_program* as app.py and *client_program* as client.py in *project* (on a free
+    port), run app.py until it serves, then client.py; stop app.py with SIGINT. Give the client's
+    exit code and output, and the server's exit code."""
     port = str(free_port())
-    (server_program,) = readme.blocks("python", "The server")
-    (client_program,) = readme.blocks("python", "The Python client")
-    (expected,) = readme.blocks("text", "The Python client")
     assert "port=8080" in server_program
     assert "ws://127.0.0.1:8080/ws" in client_program
     (project / "app.py").write_text(server_program.replace("port=8080", f"port={port}"))
@@ -180,6 +192,4 @@ async def test_readme_programs_run_from_a_fresh_venv_outside_the_repository(
             server.send_signal(signal.SIGINT)
             async with asyncio.timeout(RUN_TIMEOUT):
                 await server.wait()
-
-    assert (client.returncode, out.decode()) == (0, expected)
-    assert server.returncode == 0
+    return client.returncode, out.decode(), server.returncode

@@ -1,4 +1,5 @@
-"""README.md runs as written: its programs, its two commands, its tables of samples and limits."""
+"""README.md and the documentation pages run as written: their programs, the README's two commands,
+the tables of samples and limits."""
 
 from __future__ import annotations
 
@@ -12,13 +13,21 @@ from aioneffos.framework import ConnectionRefusedByPeerError, Options, dial
 from support import readme
 from support.tools import REPO_ROOT
 
+GETTING_STARTED = "docs/getting-started.md"
 
-def test_readme_every_python_block_compiles() -> None:
-    sources = readme.blocks("python")
 
-    for number, source in enumerate(sources):
-        compile(source, f"<README python block {number}>", "exec")
-    assert len(sources) >= 6
+def documents() -> list[str]:
+    """Give README.md and every page of the site's sources, as paths from the repository root."""
+    pages = sorted((REPO_ROOT / "docs").rglob("*.md"))
+    return [readme.README, *(page.relative_to(REPO_ROOT).as_posix() for page in pages)]
+
+
+def test_every_python_block_of_the_readme_and_the_pages_compiles() -> None:
+    sources = [(doc, source) for doc in documents() for source in readme.blocks("python", doc=doc)]
+
+    for number, (doc, source) in enumerate(sources):
+        compile(source, f"<{doc} python block {number}>", "exec")
+    assert {"README.md", GETTING_STARTED} <= {doc for doc, _ in sources}
 
 
 def test_readme_quick_start_is_exactly_two_commands() -> None:
@@ -27,12 +36,12 @@ def test_readme_quick_start_is_exactly_two_commands() -> None:
     assert [line.split("#")[0].strip() for line in commands.splitlines()] == ["make demo", "make test"]
 
 
-async def test_readme_client_program_prints_what_the_readme_shows(
+async def test_getting_started_client_prints_what_the_page_shows(
     serve, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (server_program,) = readme.blocks("python", "The server")
-    (client_program,) = readme.blocks("python", "The Python client")
-    (expected,) = readme.blocks("text", "The Python client")
+    (server_program,) = readme.blocks("python", "A first server", doc=GETTING_STARTED)
+    (client_program,) = readme.blocks("python", "A first client", doc=GETTING_STARTED)
+    (expected,) = readme.blocks("text", "A first client", doc=GETTING_STARTED)
 
     with readme.programs(tmp_path, {"app.py": server_program, "client.py": client_program}) as client:
         app = __import__("app").app
@@ -42,8 +51,8 @@ async def test_readme_client_program_prints_what_the_readme_shows(
     assert capsys.readouterr().out == expected
 
 
-async def test_readme_server_program_refuses_mallory_with_its_text(serve, tmp_path: Path) -> None:
-    (server_program,) = readme.blocks("python", "The server")
+async def test_getting_started_server_refuses_mallory_with_its_text(serve, tmp_path: Path) -> None:
+    (server_program,) = readme.blocks("python", "A first server", doc=GETTING_STARTED)
 
     with readme.programs(tmp_path, {"app.py": server_program}) as program:
         url = await serve(app=program.app, path="/ws")
@@ -61,8 +70,12 @@ def test_readme_samples_table_lists_every_sample() -> None:
     assert {name for name, _ in listed} == runnable | {"mvc_websocket", "scale_out"}
 
 
-def test_readme_limits_table_matches_the_options_defaults() -> None:
-    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|", readme.section("Limits and defaults"), re.MULTILINE)
+def test_limits_table_matches_the_options_defaults() -> None:
+    rows = re.findall(
+        r"^\| `(\w+)` \| ([^|]+) \|",
+        readme.section("Limits and defaults"),
+        re.MULTILINE,
+    )
     documented = {name: default.strip() for name, default in rows}
     defaults = {field.name: field.default for field in attrs.fields(Options)}
 

@@ -1,4 +1,9 @@
-"""README.md as test input: its fenced code blocks, by section, and its programs as modules."""
+"""README.md and the documentation pages as test input: their fenced code blocks, by section,
+and their programs as modules.
+
+*doc* is a path from the repository root: ``"README.md"`` (the default) or a page such as
+``"docs/guides/server.md"``; a section is what follows its ``## <title>`` line, up to the next.
+"""
 
 from __future__ import annotations
 
@@ -11,22 +16,27 @@ from types import ModuleType
 
 from support.tools import REPO_ROOT
 
-README = REPO_ROOT / "README.md"
+README = "README.md"
 
 
-def section(title: str) -> str:
-    """Give the text of README.md's ``## <title>`` section, up to the next ``## ``."""
-    text = README.read_text()
-    start = text.index(f"\n## {title}\n")
-    end = text.find("\n## ", start + 1)
-    return text[start : end if end != -1 else len(text)]
+def text(doc: str = README) -> str:
+    """Give the text of *doc*."""
+    return (REPO_ROOT / doc).read_text()
 
 
-def blocks(language: str, title: str | None = None) -> list[str]:
-    """Give the fenced ``language`` blocks of section *title* (or of the whole README), in order."""
-    text = section(title) if title is not None else README.read_text()
+def section(title: str, doc: str = README) -> str:
+    """Give the text of *doc*'s ``## <title>`` section, up to the next ``## ``."""
+    whole = text(doc)
+    start = whole.index(f"\n## {title}\n")
+    end = whole.find("\n## ", start + 1)
+    return whole[start : end if end != -1 else len(whole)]
+
+
+def blocks(language: str, title: str | None = None, doc: str = README) -> list[str]:
+    """Give the fenced ``language`` blocks of section *title* of *doc* (or of all of it), in order."""
+    body = section(title, doc) if title is not None else text(doc)
     fence = f"```{language}\n"
-    return [part.split("\n```", 1)[0] + "\n" for part in text.split(fence)[1:]]
+    return [part.split("\n```", 1)[0] + "\n" for part in body.split(fence)[1:]]
 
 
 @contextlib.contextmanager
@@ -36,8 +46,8 @@ def programs(folder: Path, files: Mapping[str, str]) -> Iterator[ModuleType]:
     Yields the module of the last file; the others are importable by name meanwhile,
     as they are when a user runs the program from that folder.
     """
-    for name, text in files.items():
-        (folder / name).write_text(text)
+    for name, source in files.items():
+        (folder / name).write_text(source)
     importlib.invalidate_caches()
     sys.path.insert(0, str(folder))
     names = [Path(name).stem for name in files]

@@ -1,4 +1,5 @@
-"""The README's browser page, served by its ``page.py`` and ``app.py``, works in Chromium as written."""
+"""The browser guide's page, served by its ``page.py`` beside the ``app.py`` of Getting started,
+works in Chromium as written."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from support import readme
 from support.tools import REPO_ROOT
 
 
-async def test_readme_page_hears_chat_and_shows_replies_and_errors(serve, open_page, tmp_path: Path) -> None:
-    (server_program,) = readme.blocks("python", "The server")
-    (page_html,) = readme.blocks("html", "The browser client")
-    (page_program,) = readme.blocks("python", "The browser client")
+async def test_browser_guide_page_hears_chat_and_shows_replies_and_errors(
+    serve, open_page, tmp_path: Path
+) -> None:
+    (server_program,) = readme.blocks("python", "A first server", doc="docs/getting-started.md")
+    (page_html,) = readme.blocks("html", doc="docs/guides/browser.md")
+    (page_program,) = readme.blocks("python", doc="docs/guides/browser.md")
     (tmp_path / "index.html").write_text(page_html)
     (tmp_path / "node_modules").symlink_to(REPO_ROOT / "node_modules")  # `npm install neffos.js` there
 
@@ -38,9 +41,11 @@ async def test_readme_page_hears_chat_and_shows_replies_and_errors(serve, open_p
         )
 
 
-async def test_readme_page_says_when_the_websocket_is_not_there(serve, open_page, tmp_path: Path) -> None:
-    (page_html,) = readme.blocks("html", "The browser client")
-    (page_program,) = readme.blocks("python", "The browser client")
+async def test_browser_guide_page_says_when_the_websocket_is_not_there(
+    serve, open_page, tmp_path: Path
+) -> None:
+    (page_html,) = readme.blocks("html", doc="docs/guides/browser.md")
+    (page_program,) = readme.blocks("python", doc="docs/guides/browser.md")
     (tmp_path / "index.html").write_text(page_html)
     (tmp_path / "node_modules").symlink_to(REPO_ROOT / "node_modules")
     no_websocket = "from aiohttp import web\n\napp = web.Application()  # no route at /ws\n"
