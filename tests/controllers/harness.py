@@ -1,4 +1,4 @@
-"""Helpers of the controller and DI suites: an MVC application on a fresh app, README code as modules."""
+"""Helpers of the controller and DI suites: an MVC application on a fresh app, guide code as modules."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from aioneffos.controllers import BaseApplication
-from support.tools import REPO_ROOT
+from support import readme
 
 
 def mvc_application(
@@ -21,13 +21,9 @@ def mvc_application(
     return cls(web.Application(), prefix, **kwargs)
 
 
-def readme_python_blocks(section: str) -> list[str]:
-    """Give the ```python blocks of README.md's ``## <section>`` section, in order."""
-    text = (REPO_ROOT / "README.md").read_text()
-    start = text.index(f"\n## {section}\n")
-    end = text.find("\n## ", start + 1)
-    body = text[start : end if end != -1 else len(text)]
-    return [block.split("\n```", 1)[0] for block in body.split("```python\n")[1:]]
+def guide_python_blocks(page: str) -> list[str]:
+    """Give the ```python blocks of the guide *page* (``docs/guides/<page>.md``), in order."""
+    return readme.blocks("python", doc=f"docs/guides/{page}.md")
 
 
 @contextlib.contextmanager
@@ -36,7 +32,7 @@ def module_from(code: str, name: str) -> Iterator[types.ModuleType]:
     module = types.ModuleType(name)
     sys.modules[name] = module
     try:
-        exec(compile(code, f"<README {name}>", "exec"), module.__dict__)
+        exec(compile(code, f"<guide {name}>", "exec"), module.__dict__)
         yield module
     finally:
         del sys.modules[name]

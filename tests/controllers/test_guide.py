@@ -1,4 +1,4 @@
-"""The README's "Controllers" program runs as written: two clients chat, the logger sees them."""
+"""The Controllers guide's program runs as written: two clients chat, the logger sees them."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from aiohttp import web
 
 from support.serving import Dial, Serve
 from support.waiting import Inbox
-from tests.controllers.harness import module_from, readme_python_blocks
+from tests.controllers.harness import guide_python_blocks, module_from
 
 
-async def test_readme_controllers_program_chats_and_logs(
+async def test_guide_controllers_program_chats_and_logs(
     serve: Serve, clients: Dial, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (program,) = readme_python_blocks("Controllers")
-    with module_from(program, "readme_controllers") as module:
+    (program,) = guide_python_blocks("controllers")
+    with module_from(program, "guide_controllers") as module:
         app: web.Application = module.app
         url = await serve(app=app, path="/websocket_endpoint")
         received = Inbox()

@@ -1,4 +1,4 @@
-"""README.md's Scale-out programs run as written: two copies of the server share one Redis,
+"""The Scale-out guide's programs run as written: two copies of the server share one Redis,
 and the presence listener added to them tells each node's clients who joins on the other."""
 
 from __future__ import annotations
@@ -15,22 +15,22 @@ from tests.scale_out.processes import WAIT_TIMEOUT, Broker
 
 pytestmark = pytest.mark.broker
 
-README_REDIS_URL = "redis://127.0.0.1:6379/0"
+GUIDE_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def load_program(url: str) -> dict[str, Any]:
-    """Run the README's program (not as ``__main__``) on the broker at *url*, with its presence
+    """Run the guide's program (not as ``__main__``) on the broker at *url*, with its presence
     listener added."""
-    source, presence = readme.blocks("python", "Scale-out")
-    assert README_REDIS_URL in source
-    namespace: dict[str, Any] = {"__name__": "readme_scale_out"}
-    exec(compile(source.replace(README_REDIS_URL, url), "<README Scale-out>", "exec"), namespace)
-    exec(compile(presence, "<README Scale-out presence>", "exec"), namespace)
+    source, presence = readme.blocks("python", doc="docs/guides/scale-out.md")
+    assert GUIDE_REDIS_URL in source
+    namespace: dict[str, Any] = {"__name__": "guide_scale_out"}
+    exec(compile(source.replace(GUIDE_REDIS_URL, url), "<guide Scale-out>", "exec"), namespace)
+    exec(compile(presence, "<guide Scale-out presence>", "exec"), namespace)
     return namespace
 
 
 @pytest.mark.parametrize("broker", ["redis"], indirect=True)
-async def test_readme_program_chat_crosses_nodes_on_one_redis(
+async def test_guide_program_chat_crosses_nodes_on_one_redis(
     broker: Broker, serve: Callable[..., Awaitable[str]]
 ) -> None:
     first, second = load_program(broker.url), load_program(broker.url)

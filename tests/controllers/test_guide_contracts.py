@@ -1,4 +1,4 @@
-"""The README's "Contracts" section: its program runs as written and its excerpt is real output."""
+"""The Contracts guide: its program runs as written and its excerpt is real output."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from support.readme import blocks
 from support.serving import Dial, Serve
 from support.waiting import Inbox
 from tests.controllers.asyncapi_parser import by_id, parse, plain, problems
-from tests.controllers.harness import module_from, readme_python_blocks
+from tests.controllers.harness import guide_python_blocks, module_from
 
 
 def chat_excerpt() -> str:
-    """Give the part of the chat sample's document the README shows, as the CLI writes YAML."""
+    """Give the part of the chat sample's document the guide shows, as the CLI writes YAML."""
     document = load("samples.chat.app:make_app")
     channel = document["channels"]["chat"]
     operations = document["operations"]
@@ -32,15 +32,15 @@ def chat_excerpt() -> str:
     )
 
 
-def test_readme_chat_excerpt_is_what_the_cli_prints() -> None:
-    (excerpt,) = blocks("yaml", "Contracts")
+def test_guide_chat_excerpt_is_what_the_cli_prints() -> None:
+    (excerpt,) = blocks("yaml", doc="docs/guides/contracts.md")
 
     assert excerpt == chat_excerpt()
 
 
-async def test_readme_contracts_program_documents_and_plays(serve: Serve, clients: Dial) -> None:
-    (program,) = readme_python_blocks("Contracts")
-    with module_from(program, "readme_contracts") as module:
+async def test_guide_contracts_program_documents_and_plays(serve: Serve, clients: Dial) -> None:
+    (program,) = guide_python_blocks("contracts")
+    with module_from(program, "guide_contracts") as module:
         app: web.Application = module.app
         url = await serve(app=app, path="/ws")
         moved = Inbox()
