@@ -27,7 +27,7 @@ def test_every_python_block_of_the_readme_and_the_pages_compiles() -> None:
 
     for number, (doc, source) in enumerate(sources):
         compile(source, f"<{doc} python block {number}>", "exec")
-    assert {"README.md", GETTING_STARTED} <= {doc for doc, _ in sources}
+    assert GETTING_STARTED in {doc for doc, _ in sources}
 
 
 def test_readme_quick_start_is_exactly_two_commands() -> None:
@@ -73,7 +73,7 @@ def test_readme_samples_table_lists_every_sample() -> None:
 def test_limits_table_matches_the_options_defaults() -> None:
     rows = re.findall(
         r"^\| `(\w+)` \| ([^|]+) \|",
-        readme.section("Limits and defaults"),
+        readme.section("Limits and defaults", doc="docs/guides/deploying.md"),
         re.MULTILINE,
     )
     documented = {name: default.strip() for name, default in rows}

@@ -1,4 +1,4 @@
-"""README's "Health checks and the admin page" program runs as written."""
+"""The Observability guide's "Health checks and the admin page" program runs as written."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from aioneffos.framework import dial
 from support import readme
 from support.serving import Serve
 
-TOKEN = "readme-admin-token-0123456789"
+GUIDE = "docs/guides/observability.md"
+TOKEN = "guide-admin-token-0123456789"
 
 
-async def test_readme_operations_program_serves_probes_and_the_admin_api(
+async def test_guide_operations_program_serves_probes_and_the_admin_api(
     serve: Serve, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (program,) = readme.blocks("python", "Health checks and the admin page")
+    (program,) = readme.blocks("python", "Health checks and the admin page", doc=GUIDE)
     monkeypatch.setenv("AIONEFFOS_ADMIN_TOKEN", TOKEN)
 
     with readme.programs(tmp_path, {"ops.py": program}) as ops:
