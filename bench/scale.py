@@ -14,7 +14,7 @@ several rounds, with the Node load generator (`bench/load.mjs`) on the other cor
 Each broadcast size runs on a fresh server process (memory is measured on a clean heap).
 Ratios to the first kind (``raw``) on the same loop are the result; absolute figures
 depend on the machine. Run: ``python -m bench.scale`` (``--help`` for sizes);
-``--markdown FILE`` writes the tables as the README gives them.
+``--markdown FILE`` writes the tables as docs/performance.md gives them.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Which neffos.js 0.1.34 file works in which kind of page, in Chromium: what the docs claim.
 
-The README's Iris-style page (a classic ``<script>`` tag, the global ``neffos``) works with
+The Iris-style page of docs/migration.md (a classic ``<script>`` tag, the global ``neffos``) works with
 ``dist/neffos-es5.js``; the ES module build in such a tag fails with ``neffos is not
 defined``, which is what a page copied from Iris's examples hits.
 """
@@ -25,10 +25,10 @@ def guide_programs(tmp_path: Path, page_html: str) -> dict[str, str]:
     return {"app.py": server_program, "page.py": page_program}
 
 
-async def test_readme_classic_script_page_with_neffos_es5_talks_to_the_server(
+async def test_migration_classic_script_page_with_neffos_es5_talks_to_the_server(
     serve, open_page, tmp_path: Path
 ) -> None:
-    (classic_html,) = readme.blocks("html", "Coming from Go: neffos and Iris")
+    (classic_html,) = readme.blocks("html", doc="docs/migration.md")
     assert '<script src="/neffos.js/neffos-es5.js"></script>' in classic_html
 
     with readme.programs(tmp_path, guide_programs(tmp_path, classic_html)) as program:
@@ -37,10 +37,10 @@ async def test_readme_classic_script_page_with_neffos_es5_talks_to_the_server(
         await expect(page.locator("#log li")).to_have_text(["connected as classic", "reply: CLASSIC"])
 
 
-async def test_readme_classic_script_page_says_when_the_server_cannot_be_reached(
+async def test_migration_classic_script_page_says_when_the_server_cannot_be_reached(
     serve, open_page, tmp_path: Path
 ) -> None:
-    (classic_html,) = readme.blocks("html", "Coming from Go: neffos and Iris")
+    (classic_html,) = readme.blocks("html", doc="docs/migration.md")
     programs = guide_programs(tmp_path, classic_html)
     programs["app.py"] = "from aiohttp import web\n\napp = web.Application()  # no route at /ws\n"
 
@@ -55,7 +55,7 @@ async def test_readme_classic_script_page_says_when_the_server_cannot_be_reached
 async def test_es_module_build_in_a_classic_script_tag_leaves_neffos_undefined(
     serve, browser: Browser, tmp_path: Path
 ) -> None:
-    (classic_html,) = readme.blocks("html", "Coming from Go: neffos and Iris")
+    (classic_html,) = readme.blocks("html", doc="docs/migration.md")
     module_in_classic_tag = classic_html.replace("neffos-es5.js", "neffos.min.js")
 
     with readme.programs(tmp_path, guide_programs(tmp_path, module_in_classic_tag)) as program:

@@ -152,7 +152,7 @@ def test_str_of_a_template_controller_is_its_repr() -> None:
     assert str(template) == repr(template) == "<ServerConn (template)>"
 
 
-# -- the README's Coming from Go tables name only what exists ---------------------------------
+# -- the Coming from Go tables (docs/migration.md) name only what exists ---------------------------------
 
 
 def receivers() -> dict[str, object]:
@@ -176,7 +176,7 @@ EXAMPLE_NAMES = {"str", "id_gen", "on_chat", "ServerConn", "PrefixedLogger", "We
 
 def python_column() -> list[str]:
     """Give the code spans of the Python column of every table in the Coming from Go section."""
-    rows = re.findall(r"^\| .+? \| (.+) \|$", readme.section("Coming from Go: neffos and Iris"), re.MULTILINE)
+    rows = re.findall(r"^\| .+? \| (.+) \|$", readme.text("docs/migration.md"), re.MULTILINE)
     return [span for row in rows for span in re.findall(r"`([^`]+)`", row)]
 
 

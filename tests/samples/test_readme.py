@@ -62,12 +62,15 @@ async def test_getting_started_server_refuses_mallory_with_its_text(serve, tmp_p
     assert str(refused.value) == "not you again"
 
 
-def test_readme_samples_table_lists_every_sample() -> None:
-    listed = re.findall(r"^\| \[`(\w+)`\]\(samples/(\w+)\)", readme.section("Samples"), re.MULTILINE)
+def test_samples_page_lists_every_sample() -> None:
+    listed = re.findall(
+        r"^\| \[`(\w+)`\]\(\.\./\.\./samples/(\w+)\)", readme.text("docs/samples/index.md"), re.MULTILINE
+    )
     runnable = {path.parent.name for path in (REPO_ROOT / "samples").glob("*/__main__.py")}
+    shown = {path.stem for path in (REPO_ROOT / "docs" / "samples").glob("*.md")} - {"index"}
 
     assert all(name == folder for name, folder in listed)
-    assert {name for name, _ in listed} == runnable | {"mvc_websocket", "scale_out"}
+    assert {name for name, _ in listed} == runnable | {"mvc_websocket", "scale_out"} == shown
 
 
 def test_limits_table_matches_the_options_defaults() -> None:
