@@ -1,13 +1,12 @@
 """MkDocs hook: repository files shown on the site, with their links made to work there.
 
 A page line ``--8<-- "SECURITY.md"`` shows that repository file (a path from the repository
-root) in its place, so README.md, SECURITY.md, CHANGELOG.md and the samples' READMEs are shown,
-never copied; ``--8<-- "README.md#deploying"`` shows the body of one section (the heading with
-that anchor, up to the next heading of its level or above).
+root) in its place, so README.md, SECURITY.md, CHANGELOG.md, bench/README.md and the samples'
+READMEs are shown on the site, never copied.
 
 Relative links are rebased on the way, in included text and on every page: a link that
 resolves to a file under ``docs/`` points at its page, and a link to a file a page includes
-whole (a folder stands for its README.md) points at that page; in included text, ``#anchor``
+(a folder stands for its README.md) points at the page that shows it; in included text, ``#anchor``
 is an anchor of the included file. Any other link out of ``docs/`` is left for MkDocs to report,
 which fails a ``--strict`` build: a page links only to what the site holds.
 """
@@ -19,15 +18,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-INCLUDE = re.compile(r'^--8<-- "([^"#]+)(?:#([\w-]+))?"[ \t]*$', re.MULTILINE)
+INCLUDE = re.compile(r'^--8<-- "([^"]+)"[ \t]*$', re.MULTILINE)
 FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
-HEADING = re.compile(r"^(#{1,6}) (.+)$", re.MULTILINE)
 INLINE_LINK = re.compile(r"(\]\()([^)\s]+)((?:\s+\"[^\"]*\")?\))")
 REFERENCE_LINK = re.compile(r"^(\[[^\]]+\]:[ \t]+)(\S+)", re.MULTILINE)
 EXTERNAL = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|//)")
 
 included: dict[str, str] = {}
-"""Repository path of each file a page includes whole -> that page (its path under docs/)."""
+"""Repository path of each included file -> the page that shows it (its path under docs/)."""
 
 
 def on_files(files: Any, config: Any) -> Any:
@@ -35,9 +33,8 @@ def on_files(files: Any, config: Any) -> Any:
     docs = Path(config["docs_dir"])
     included.clear()
     for page in sorted(docs.rglob("*.md")):
-        for path, section in INCLUDE.findall(page.read_text()):
-            if not section:
-                included[posixpath.normpath(path)] = page.relative_to(docs).as_posix()
+        for path in INCLUDE.findall(page.read_text()):
+            included[posixpath.normpath(path)] = page.relative_to(docs).as_posix()
     return files
 
 
@@ -50,35 +47,10 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
 
     def include(match: re.Match[str]) -> str:
         path = posixpath.normpath(match[1])
-        text = (root / path).read_text()
-        if match[2]:
-            text = section(text, match[2], path)
-        return rebase(text, path, page_dir, docs_dir)
+        return rebase((root / path).read_text(), path, page_dir, docs_dir)
 
     markdown = INCLUDE.sub(include, markdown)
     return rebase(markdown, None, page_dir, docs_dir)
-
-
-def slug(heading: str) -> str:
-    """Give the anchor GitHub makes of a heading: lower case, punctuation dropped, spaces to ``-``."""
-    text = re.sub(r"<[^>]+>", "", heading).strip().lower()
-    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
-
-
-def section(text: str, anchor: str, path: str) -> str:
-    """Give the body of the section of *text* whose heading has *anchor*, without the heading."""
-    headings = [h for h in HEADING.finditer(outside_fences(text))]
-    for number, heading in enumerate(headings):
-        if slug(heading[2]) == anchor:
-            level = len(heading[1])
-            end = next((h.start() for h in headings[number + 1 :] if len(h[1]) <= level), len(text))
-            return text[heading.end() : end].strip("\n") + "\n"
-    raise ValueError(f"{path} has no section #{anchor}")
-
-
-def outside_fences(text: str) -> str:
-    """Give *text* with the lines of fenced code blanked (same length), so headings are real ones."""
-    return FENCE.sub(lambda m: re.sub(r"[^\n]", " ", m[0]), text)
 
 
 def rebase(text: str, source: str | None, page_dir: str, docs_dir: str) -> str:

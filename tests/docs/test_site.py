@@ -72,7 +72,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
 def site_sources() -> list[Path]:
     """Give every Markdown file the site shows: its pages and the repository files they include."""
     pages = sorted(path for path in DOCS.rglob("*.md") if "hooks" not in path.parts)
-    shown = {REPO_ROOT / path for page in pages for path, _ in hook().INCLUDE.findall(page.read_text())}
+    shown = {REPO_ROOT / path for page in pages for path in hook().INCLUDE.findall(page.read_text())}
     return pages + sorted(shown)
 
 

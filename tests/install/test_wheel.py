@@ -1,6 +1,6 @@
 """Install from your own folder, as Getting started says: the wheel ``python -m build`` makes,
-installed into a fresh venv outside the repository, runs the programs of Getting started there as
-written.
+installed into a fresh venv outside the repository, runs the README's example and the programs of
+Getting started there as written.
 
 Building and installing need setuptools and aioneffos's dependencies from PyPI (or pip's cache).
 """
@@ -127,7 +127,7 @@ def test_wheel_and_sdist_ship_the_license_text(built: tuple[Path, str]) -> None:
     assert "License-File: LICENSE" in metadata.splitlines()
 
 
-async def test_getting_started_programs_run_from_a_fresh_venv_outside_the_repository(
+async def test_readme_and_getting_started_programs_run_from_a_fresh_venv_outside_the_repository(
     built: tuple[Path, str], tmp_path: Path
 ) -> None:
     wheel, _ = built
@@ -147,11 +147,17 @@ async def test_getting_started_programs_run_from_a_fresh_venv_outside_the_reposi
     )
     assert run(python, "-c", admin_check, cwd=project).strip() == "admin page ok"
 
-    # The two programs of Getting started, as a user saves them.
+    # The README's example, then the two programs of Getting started, as a user saves them.
+    (readme_server, readme_client) = readme.blocks("python", "An example")
+    (readme_output,) = readme.blocks("text", "An example")
     (first_server,) = readme.blocks("python", "A first server", doc=GETTING_STARTED)
     (first_client,) = readme.blocks("python", "A first client", doc=GETTING_STARTED)
     (first_output,) = readme.blocks("text", "A first client", doc=GETTING_STARTED)
-    assert await run_app_and_client(python, project, first_server, first_client) == (0, first_output, 0)
+    for server_program, client_program, expected in [
+        (readme_server, readme_client, readme_output),
+        (first_server, first_client, first_output),
+    ]:
+        assert await run_app_and_client(python, project, server_program, client_program) == (0, expected, 0)
 
 
 async def run_app_and_client(

@@ -27,13 +27,28 @@ def test_every_python_block_of_the_readme_and_the_pages_compiles() -> None:
 
     for number, (doc, source) in enumerate(sources):
         compile(source, f"<{doc} python block {number}>", "exec")
-    assert GETTING_STARTED in {doc for doc, _ in sources}
+    assert len(readme.blocks("python")) == 2
+    assert {"README.md", GETTING_STARTED} <= {doc for doc, _ in sources}
 
 
 def test_readme_quick_start_is_exactly_two_commands() -> None:
     (commands,) = readme.blocks("sh", "Quick start")
 
     assert [line.split("#")[0].strip() for line in commands.splitlines()] == ["make demo", "make test"]
+
+
+async def test_readme_example_prints_what_the_readme_shows(
+    serve, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (server_program, client_program) = readme.blocks("python", "An example")
+    (expected,) = readme.blocks("text", "An example")
+
+    with readme.programs(tmp_path, {"app.py": server_program, "client.py": client_program}) as client:
+        app = __import__("app").app
+        url = await serve(app=app, path="/ws")
+        await client.main(url)
+
+    assert capsys.readouterr().out == expected
 
 
 async def test_getting_started_client_prints_what_the_page_shows(
