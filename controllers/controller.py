@@ -56,16 +56,14 @@ class Controller:
 
     @property
     def request(self) -> web.Request:
-        """Give the upgrade request (Iris ``websocket.GetContext``)."""
+        """Give the upgrade request (Iris ``websocket.GetContext``); raise `TypeError` on a
+        client-side connection, as `get_request` does."""
         return get_request(self.ns_conn.conn)
 
     @property
     def server(self) -> Server:
-        """Give the server; raise `RuntimeError` on a client-side connection."""
-        try:
-            return get_server(self.ns_conn.conn)
-        except TypeError:
-            raise RuntimeError(f"{self!r} runs on a client-side connection, which has no server") from None
+        """Give the server; raise `TypeError` on a client-side connection, as `get_server` does."""
+        return get_server(self.ns_conn.conn)
 
     @property
     def is_connected(self) -> bool:

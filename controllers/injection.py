@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeAlias
 import attrs
 from aiohttp import web
 
-from aioneffos.framework import Cleanup, Conn, Message, NSConn, Server, get_request, run_cleanups
+from aioneffos.framework import Cleanup, Conn, Message, NSConn, Server, get_request, get_server, run_cleanups
 
 from .errors import MissingDependencyError, ScopeMismatchError
 from .typing import type_name
@@ -199,9 +199,8 @@ def _request(ctx: InjectionContext) -> web.Request:
     return get_request(ctx.ns_conn.conn)
 
 
-def _server(ctx: InjectionContext) -> Server | None:
-    hub = ctx.ns_conn.conn.hub
-    return hub if isinstance(hub, Server) else None
+def _server(ctx: InjectionContext) -> Server:
+    return get_server(ctx.ns_conn.conn)
 
 
 def message_of(ctx: InjectionContext) -> Message:

@@ -136,6 +136,56 @@ async def test_client_side_controller_made_when_the_server_connects_it(serve: Se
         await client.close()
 
 
+class NoServerHere(Controller):
+    """A client-side controller reaching for what only a server has."""
+
+    heard: asyncio.Queue[str]
+
+    async def Look(self, msg: Message) -> None:  # noqa: N802 - an event name
+        for name in ("server", "request"):
+            try:
+                getattr(self, name)
+            except TypeError as exc:
+                self.heard.put_nowait(f"{name}: {exc}")
+
+    async def Probe(self, msg: Message, server: Server) -> None:  # noqa: N802 - an event name
+        self.heard.put_nowait(f"injected {server!r}")
+
+
+async def test_client_side_controller_has_no_server_and_says_so_with_type_error(serve: Serve) -> None:
+    # One behaviour for "no server here": self.server, self.request and an injected Server
+    # raise TypeError on a client, as get_server and get_request do.
+    answers: asyncio.Queue[str] = asyncio.Queue()
+
+    async def on_connect(conn: Conn) -> None:
+        ns = await conn.connect("default")
+        ns.emit("Look")
+        try:
+            await ns.ask("Probe", timeout=TIMEOUT)
+        except Exception as exc:
+            answers.put_nowait(str(exc))
+
+    url = await serve(Server({"default": {}}, on_connect=on_connect))
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    handle = handle_websocket(NoServerHere(heard=heard), event_matcher=event_all_matcher()).set_namespace(
+        "default"
+    )
+    client = await dial(url, handle)
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            looked = [await heard.get(), await heard.get()]
+            probed = await answers.get()
+        conn = re.escape(f"<Conn {client.id!r} client")
+        assert re.fullmatch(f"server: {conn} .*> has no server: it is a client-side connection", looked[0])
+        assert re.fullmatch(
+            f"request: {conn} .*> has no upgrade request: it is not a server-side connection", looked[1]
+        )
+        assert re.fullmatch(f"{conn} .*> has no server: it is a client-side connection", probed)
+        assert heard.empty()
+    finally:
+        await client.close()
+
+
 async def test_set_timeouts_read_deadline_is_the_servers_read_timeout(serve: Serve, clients: Dial) -> None:
     # neffos: NewStruct(c).SetTimeouts(20*time.Second, ...) is the read deadline of every connection.
     events = handle_websocket(ServerConn).set_event_matcher(event_trim_prefix_matcher("On"))
