@@ -18,6 +18,7 @@ from .errors import (
     Refused,
     RemoteError,
     ServerClosedError,
+    UpgradeRefusedError,
     WriteClosedError,
 )
 from .events import (
@@ -103,6 +104,7 @@ __all__ = [
     "Socket",
     "Store",
     "Target",
+    "UpgradeRefusedError",
     "WriteClosedError",
     "accept_memory",
     "dial",

@@ -106,6 +106,16 @@ class ConnectionRefusedByPeerError(NeffosError, ConnectionRefusedError):
     """The server refused the connection during the handshake (``H<text>``)."""
 
 
+class UpgradeRefusedError(NeffosError, ConnectionRefusedError):
+    """The server refused an upgrade request before any websocket opened: it is closed or full,
+    or the page's origin is not allowed. ``status`` is the HTTP status of the answer (503,
+    403); the text is the answer's."""
+
+    def __init__(self, text: str, *, status: int) -> None:
+        super().__init__(text)
+        self.status = status
+
+
 class HandshakeError(NeffosError, ConnectionError):
     """The websocket opened but the neffos handshake did not complete."""
 

@@ -35,7 +35,7 @@ from .protocol import RECONNECT_HEADER, CloseCode, Frame
 from .server import Server
 from .tables import is_native_only
 from .transport import FrameSink, Socket
-from .websocket import IdGenerator, make_id, reconnect_tries, with_header_params
+from .websocket import IdGenerator, admit, reconnect_tries
 
 
 class _Close(NamedTuple):
@@ -261,24 +261,15 @@ async def accept_memory(
 ) -> MemorySocket:
     """Open an in-memory connection to *server* and give the client's end of it.
 
-    The server side is accepted as the aiohttp glue accepts an upgrade: refused with
-    `ConnectionRefusedError` when the server is closed, full (`Options.max_connections`) or
-    refuses the origin; ``X-Websocket-Header-*`` query parameters of *path* become headers;
-    the id comes from *id_generator* or the server's. Then `Server.serve` runs it (the
-    handshake, the handlers, the teardown) until it ends. The request belongs to *app*
-    (``request.app``) when given.
+    The server side is accepted as the aiohttp glue accepts an upgrade (`admit`): refused
+    with `UpgradeRefusedError` (a `ConnectionRefusedError`) when the server is closed, full
+    (`Options.max_connections`) or refuses the origin; ``X-Websocket-Header-*`` query
+    parameters of *path* become headers; the id comes from *id_generator* or the server's.
+    Then `Server.serve` runs it (the handshake, the handlers, the teardown) until it ends.
+    The request belongs to *app* (``request.app``) when given.
     """
-    if not server.accepting:
-        raise ConnectionRefusedError("websocket server is closed")
-    limit = server.options.max_connections
-    if limit is not None and server.total_connections >= limit:
-        raise ConnectionRefusedError("too many connections")
     request = memory_request(path, headers, remote=remote, app=app)
-    if not await server.origin_allowed(request):
-        raise ConnectionRefusedError("origin not allowed")
-    await server.start()
-    request = with_header_params(request)
-    conn_id = await make_id(id_generator or server.id_generator, request)
+    request, conn_id = await admit(server, request, id_generator)
     server_end, client_end = pipe(capacity)
     conn = server.new_conn(
         server_end, server_end, conn_id, request=request, reconnect_tries=reconnect_tries(request)

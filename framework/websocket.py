@@ -20,6 +20,7 @@ from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 
 from .conn import Conn
+from .errors import UpgradeRefusedError
 from .protocol import HEADER_PARAM_PREFIX, RECONNECT_HEADER, CloseCode, Frame
 from .server import Server
 
@@ -207,6 +208,34 @@ async def make_id(generator: IdGenerator | None, request: web.Request) -> str:
     return conn_id
 
 
+async def admit(
+    server: Server, request: web.Request, id_generator: IdGenerator | None = None
+) -> tuple[web.Request, str]:
+    """Admit an upgrade request to *server*; give the request as handlers see it and the new id.
+
+    Refused with `UpgradeRefusedError`: a closed server (503 ``websocket server is closed``),
+    one at `Options.max_connections` (503 ``too many connections``), a page whose origin
+    `Server.origin_allowed` refuses (403 ``origin not allowed``). Otherwise the server is
+    started, ``X-Websocket-Header-*`` query parameters become headers (`with_header_params`)
+    and the id is made by *id_generator*, else ``server.id_generator`` (`make_id`).
+    """
+    if not server.accepting:
+        raise UpgradeRefusedError("websocket server is closed", status=503)
+    limit = server.options.max_connections
+    if limit is not None and server.total_connections >= limit:
+        raise UpgradeRefusedError("too many connections", status=503)
+    if not await server.origin_allowed(request):
+        logger.info(
+            "refused an upgrade from origin %r (Host %r)",
+            request.headers.get("Origin"),
+            request.headers.get("Host"),
+        )
+        raise UpgradeRefusedError("origin not allowed", status=403)
+    await server.start()
+    request = with_header_params(request)
+    return request, await make_id(id_generator or server.id_generator, request)
+
+
 def handler(
     server: Server, id_generator: IdGenerator | None = None
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -217,31 +246,20 @@ def handler(
     `aiohttp.web.HTTPException` from it refuses the upgrade with that response, which
     also stops neffos.js from reconnecting. ``HEAD`` (neffos.js's reconnect probe) gets
     204 while the server accepts connections, 503 once it is closed. Before the upgrade:
-    a request that is no websocket upgrade (a browser tab) gets 426 with a short text, a
-    closed server or one at `Options.max_connections` 503, a page whose origin
-    `Server.origin_allowed` refuses 403.
+    a request that is no websocket upgrade (a browser tab) gets 426 with a short text; the
+    refusals of `admit` (a closed or full server 503, another origin 403) are answered
+    with their status and text.
     """
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if request.method == "HEAD":
             return web.Response(status=204 if server.accepting else 503)
-        if not server.accepting:
-            return web.Response(status=503, text="websocket server is closed")
-        if request.headers.get("Upgrade", "").lower() != "websocket":
+        if server.accepting and request.headers.get("Upgrade", "").lower() != "websocket":
             return web.Response(status=426, text=NOT_AN_UPGRADE, headers={"Upgrade": "websocket"})
-        limit = server.options.max_connections
-        if limit is not None and server.total_connections >= limit:
-            return web.Response(status=503, text="too many connections")
-        if not await server.origin_allowed(request):
-            logger.info(
-                "refused an upgrade from origin %r (Host %r)",
-                request.headers.get("Origin"),
-                request.headers.get("Host"),
-            )
-            return web.Response(status=403, text="origin not allowed")
-        await server.start()
-        request = with_header_params(request)
-        conn_id = await make_id(id_generator or server.id_generator, request)
+        try:
+            request, conn_id = await admit(server, request, id_generator)
+        except UpgradeRefusedError as refused:
+            return web.Response(status=refused.status, text=str(refused))
         options = server.options
         ws = web.WebSocketResponse(
             compress=False,

@@ -16,6 +16,7 @@ from aioneffos.framework import (
     Message,
     NSConn,
     Server,
+    UpgradeRefusedError,
     accept_memory,
     dial_memory,
     get_request,
@@ -150,22 +151,24 @@ async def test_a_raw_peer_does_the_handshake_frame_by_frame() -> None:
 
 
 @pytest.mark.parametrize(
-    ("options", "headers", "refusal"),
+    ("options", "headers", "refusal", "status"),
     [
-        ({"max_connections": 1}, {}, "too many connections"),
-        ({}, {"Origin": "http://other.example", "Host": "app.example"}, "origin not allowed"),
+        ({"max_connections": 1}, {}, "too many connections", 503),
+        ({}, {"Origin": "http://other.example", "Host": "app.example"}, "origin not allowed", 403),
     ],
 )
 async def test_accepting_refuses_as_the_http_phase_does(
-    options: dict[str, object], headers: dict[str, str], refusal: str
+    options: dict[str, object], headers: dict[str, str], refusal: str, status: int
 ) -> None:
     server = Server({"default": {}}, **options)
     first = await accept_memory(server)
     await first.send("M")
     await first.receive()
 
-    with pytest.raises(ConnectionRefusedError, match=refusal):
+    with pytest.raises(ConnectionRefusedError, match=refusal) as refused:
         await accept_memory(server, headers=headers)
+    assert isinstance(refused.value, UpgradeRefusedError)
+    assert refused.value.status == status
     await first.close()
     await server.close()
 
