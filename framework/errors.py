@@ -108,8 +108,8 @@ class ConnectionRefusedByPeerError(NeffosError, ConnectionRefusedError):
 
 class UpgradeRefusedError(NeffosError, ConnectionRefusedError):
     """The server refused an upgrade request before any websocket opened: it is closed or full,
-    or the page's origin is not allowed. ``status`` is the HTTP status of the answer (503,
-    403); the text is the answer's."""
+    the page's origin is not allowed, or the connection id is invalid. ``status`` is the HTTP
+    status of the answer (503, 403, 400); the text is the answer's."""
 
     def __init__(self, text: str, *, status: int) -> None:
         super().__init__(text)

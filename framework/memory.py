@@ -263,10 +263,11 @@ async def accept_memory(
 
     The server side is accepted as the aiohttp glue accepts an upgrade (`admit`): refused
     with `UpgradeRefusedError` (a `ConnectionRefusedError`) when the server is closed, full
-    (`Options.max_connections`) or refuses the origin; ``X-Websocket-Header-*`` query
-    parameters of *path* become headers; the id comes from *id_generator* or the server's.
-    Then `Server.serve` runs it (the handshake, the handlers, the teardown) until it ends.
-    The request belongs to *app* (``request.app``) when given.
+    (`Options.max_connections`), refuses the origin or the id is invalid;
+    ``X-Websocket-Header-*`` query parameters of *path* become headers; the id comes from
+    *id_generator* or the server's. Then `Server.serve` runs it (the handshake, the
+    handlers, the teardown) until it ends. The request belongs to *app* (``request.app``)
+    when given.
     """
     request = memory_request(path, headers, remote=remote, app=app)
     request, conn_id = await admit(server, request, id_generator)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import reprlib
 import struct
 import uuid
 from collections.abc import Awaitable, Callable
@@ -42,6 +43,11 @@ NOT_AN_UPGRADE = (
 """The text of the 426 answer to a plain request (a browser tab) on the websocket route."""
 
 IdGenerator = Callable[[web.Request], Awaitable[str] | str]
+MAX_ID_BYTES = 256
+"""The longest connection id, in UTF-8 bytes (docs/protocol.md#connection-ids)."""
+
+_for_logs = reprlib.Repr()
+_for_logs.maxstring = 80  # an id in a log line: escaped by repr, long ones shortened
 
 
 _SHORT_TEXT = [bytes((0x81, n)) for n in range(126)]
@@ -195,16 +201,46 @@ def reconnect_tries(request: web.Request) -> int:
         return 0
 
 
+def id_fault(conn_id: str) -> str | None:
+    """Say why *conn_id* cannot be a connection id, or give ``None`` when it can.
+
+    An id is 1 to `MAX_ID_BYTES` UTF-8 bytes of printable characters (`str.isprintable`): no
+    control, format or line-separator character, which could forge a log line or a page
+    that shows the id, and no undecodable byte of a header (docs/protocol.md#connection-ids).
+    """
+    if not conn_id:
+        return "it is empty"
+    if len(conn_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+        return f"it is longer than {MAX_ID_BYTES} bytes"
+    if not conn_id.isprintable():
+        bad = next(char for char in conn_id if not char.isprintable())
+        return f"it holds U+{ord(bad):04X}, which is not a printable character"
+    return None
+
+
 async def make_id(generator: IdGenerator | None, request: web.Request) -> str:
-    """Make the id of a new connection with *generator* (a random UUID without one); raise
-    `TypeError` when it gives no non-empty string."""
+    """Make the id of a new connection with *generator* (a random UUID without one).
+
+    Raise `UpgradeRefusedError` (400, logged at INFO with the id escaped) when the id is
+    invalid (`id_fault`): it comes from the request, and a client must not choose an id that
+    forges log lines. Raise `TypeError` when *generator* gives no `str` at all.
+    """
     if generator is None:
         return str(uuid.uuid4())
     conn_id = generator(request)
     if inspect.isawaitable(conn_id):
         conn_id = await conn_id
-    if not isinstance(conn_id, str) or not conn_id:
-        raise TypeError(f"id_generator must return a non-empty str, got {conn_id!r}")
+    if not isinstance(conn_id, str):
+        raise TypeError(f"id_generator must return a str, got {conn_id!r}")
+    fault = id_fault(conn_id)
+    if fault is not None:
+        logger.info(
+            "refused an upgrade from %s: invalid connection id %s: %s",
+            request.remote,
+            _for_logs.repr(conn_id),
+            fault,
+        )
+        raise UpgradeRefusedError(f"invalid connection id: {fault}", status=400)
     return conn_id
 
 
@@ -215,9 +251,10 @@ async def admit(
 
     Refused with `UpgradeRefusedError`: a closed server (503 ``websocket server is closed``),
     one at `Options.max_connections` (503 ``too many connections``), a page whose origin
-    `Server.origin_allowed` refuses (403 ``origin not allowed``). Otherwise the server is
-    started, ``X-Websocket-Header-*`` query parameters become headers (`with_header_params`)
-    and the id is made by *id_generator*, else ``server.id_generator`` (`make_id`).
+    `Server.origin_allowed` refuses (403 ``origin not allowed``), an invalid id (400, see
+    `make_id`). Otherwise the server is started, ``X-Websocket-Header-*`` query parameters
+    become headers (`with_header_params`) and the id is made by *id_generator*, else
+    ``server.id_generator`` (`make_id`).
     """
     if not server.accepting:
         raise UpgradeRefusedError("websocket server is closed", status=503)
@@ -247,8 +284,8 @@ def handler(
     also stops neffos.js from reconnecting. ``HEAD`` (neffos.js's reconnect probe) gets
     204 while the server accepts connections, 503 once it is closed. Before the upgrade:
     a request that is no websocket upgrade (a browser tab) gets 426 with a short text; the
-    refusals of `admit` (a closed or full server 503, another origin 403) are answered
-    with their status and text.
+    refusals of `admit` (a closed or full server 503, another origin 403, an invalid
+    connection id 400) are answered with their status and text.
     """
 
     async def handle(request: web.Request) -> web.StreamResponse:
