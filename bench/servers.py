@@ -7,6 +7,7 @@ N-byte message to every connected client and report how long the send loop took)
 Run: ``python -m bench.servers <kind> --port P [--loop uvloop] [--pings]``.
 
 Pings are off unless ``--pings`` (then every kind pings every 25 s, aioneffos's default).
+The ``*-metrics`` kinds are the same servers with Prometheus metrics on (``metrics.setup``).
 """
 
 from __future__ import annotations
@@ -162,22 +163,37 @@ def _control_routes(app: web.Application, server: Server) -> None:
     setup(app, server)
 
 
-def _neffos_app(namespaces: Any, pings: float | None) -> web.Application:
+def _metrics(app: web.Application, server: Server) -> None:
+    """Serve Prometheus metrics of *server* at ``/metrics`` (the ``*-metrics`` kinds)."""
+    from aioneffos.framework import metrics
+
+    metrics.setup(app, server)
+
+
+def _neffos_app(namespaces: Any, pings: float | None, *, with_metrics: bool = False) -> web.Application:
     server = Server(namespaces, ping_interval=pings)
     app = web.Application()
     app.router.add_get("/ws", handler(server))
     _control_routes(app, server)
+    if with_metrics:
+        _metrics(app, server)
     return app
+
+
+async def _echo(ns: NSConn, msg: Message) -> bytes:
+    return msg.body
 
 
 @kind("neffos")
 def neffos_app(pings: float | None) -> web.Application:
     """aioneffos with a plain `Events` handler that replies with the body it got."""
+    return _neffos_app({"default": {"echo": _echo}}, pings)
 
-    async def echo(ns: NSConn, msg: Message) -> bytes:
-        return msg.body
 
-    return _neffos_app({"default": {"echo": echo}}, pings)
+@kind("neffos-metrics")
+def neffos_metrics_app(pings: float | None) -> web.Application:
+    """The ``neffos`` kind with Prometheus metrics on."""
+    return _neffos_app({"default": {"echo": _echo}}, pings, with_metrics=True)
 
 
 class Counter:
@@ -197,9 +213,7 @@ class EchoController(Controller):
         return msg.body
 
 
-@kind("mvc")
-def mvc_app(pings: float | None) -> web.Application:
-    """An ``On*`` controller method with an event-scope dependency (DESIGN.md section 7)."""
+def _mvc_app(pings: float | None, *, with_metrics: bool = False) -> web.Application:
     app = web.Application()
     mvc = Application(app, "/ws")
     mvc.register(Counter)
@@ -208,7 +222,21 @@ def mvc_app(pings: float | None) -> web.Application:
     server = Server(mvc, ping_interval=pings)
     mvc.router.add_get("/", handler(server))
     _control_routes(app, server)
+    if with_metrics:
+        _metrics(app, server)
     return app
+
+
+@kind("mvc")
+def mvc_app(pings: float | None) -> web.Application:
+    """An ``On*`` controller method with an event-scope dependency (DESIGN.md section 7)."""
+    return _mvc_app(pings)
+
+
+@kind("mvc-metrics")
+def mvc_metrics_app(pings: float | None) -> web.Application:
+    """The ``mvc`` kind with Prometheus metrics on."""
+    return _mvc_app(pings, with_metrics=True)
 
 
 @attrs.frozen

@@ -39,6 +39,7 @@ from .handlers import ConnHandler, Events, Handler, Namespaces
 from .memory import MemorySocket, accept_memory, dial_memory, memory_request, pipe
 from .message import Message, Reply
 from .ns_conn import NSConn
+from .observer import Observer, Outcome
 from .options import Options
 from .presence import Member, Presence, PresenceEvent, PresenceListener, Roster, Seat
 from .protocol import CloseCode
@@ -87,7 +88,9 @@ __all__ = [
     "Namespaces",
     "NeffosError",
     "NoRecipientError",
+    "Observer",
     "Options",
+    "Outcome",
     "PayloadTooLargeError",
     "Presence",
     "PresenceEvent",

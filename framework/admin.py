@@ -35,7 +35,7 @@ from aiohttp import web
 from .conn import Conn
 from .health import readiness
 from .logs import WarnOnce, fields
-from .protocol import CloseCode
+from .protocol import ADMIN_DISCONNECT, CloseCode
 from .server import Server
 
 logger = logging.getLogger("aioneffos.admin")
@@ -48,7 +48,7 @@ MAX_CONNECTIONS = 500
 """Connections listed at most (the view says how many there are in all)."""
 MAX_MEMBERS = 100
 """Members listed at most per room."""
-DISCONNECT_REASON = "disconnected by an administrator"
+DISCONNECT_REASON = ADMIN_DISCONNECT
 
 _PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")
 _PAGE_HEADERS = {
@@ -82,11 +82,9 @@ def setup(
     """
     if (token is None) == (check is None):
         raise ValueError("give the admin page a token or a check (exactly one)")
-    if token is not None and len(token) < MIN_TOKEN_LENGTH:
-        raise ValueError(f"an admin token has at least {MIN_TOKEN_LENGTH} characters")
     if not _PATH.fullmatch(path):
         raise ValueError(f"an admin path is like '/admin' (letters, digits, '._~-' segments), got {path!r}")
-    allowed = check if check is not None else _token_check(token or "")
+    allowed = check if check is not None else token_check(token or "")
     refusals = WarnOnce(100)  # one warning per remote address: guessing must not flood the log
 
     async def authorized(request: web.Request) -> bool:
@@ -166,7 +164,13 @@ def setup(
     app.router.add_post(f"{path}/api/disconnect", disconnect)
 
 
-def _token_check(token: str) -> Check:
+def token_check(token: str, *, owner: str = "admin") -> Check:
+    """Make a check that lets through requests with ``Authorization: Bearer <token>``.
+
+    Raise `ValueError` naming *owner* for a token of fewer than `MIN_TOKEN_LENGTH` characters.
+    """
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"the {owner} token has at least {MIN_TOKEN_LENGTH} characters, got {len(token)}")
     expected = token.encode()
 
     def check(request: web.Request) -> bool:

@@ -32,7 +32,7 @@ from .message import Message, as_body
 from .ns_conn import NSConn, connect, disconnect_all
 from .options import Options
 from .outbox import Outbox
-from .protocol import CloseCode, Frame, Tokens, encode_fields
+from .protocol import SLOW_CONSUMER, CloseCode, Frame, Tokens, encode_fields
 from .seams import ClientSide, Hub, Router
 from .store import Store
 from .tables import NamespaceTable, allows_native, is_native_only
@@ -83,6 +83,9 @@ class Conn:
     _namespaces: dict[str, NSConn] = attrs.field(factory=dict, init=False)
     namespaces: Mapping[str, NSConn] = attrs.field(init=False)
     """The connected namespaces, by name (a read-only view: `connect`, `NSConn.disconnect`)."""
+    closed_with: tuple[int, str] | None = attrs.field(default=None, init=False)
+    """The close code and reason this side sent when it started closing (`close`); ``None``
+    when the peer closed first or the socket was lost (`close_code` gives the peer's code)."""
     _acked: bool = attrs.field(default=False, init=False)
     _ended: asyncio.Future[None] = attrs.field(init=False)
     _native_only: bool = attrs.field(init=False)
@@ -195,6 +198,16 @@ class Conn:
         return self._outbox.queued_bytes
 
     @property
+    def peak_queued_frames(self) -> int:
+        """Count the most frames the outbound queue has held at once (its high-water mark)."""
+        return self._outbox.peak_frames
+
+    @property
+    def peak_queued_bytes(self) -> int:
+        """Count the most bytes the outbound queue has held at once (its high-water mark)."""
+        return self._outbox.peak_bytes
+
+    @property
     def asks_in_flight(self) -> int:
         """Count the asks of this side (and server asks) waiting for this peer's reply."""
         return len(self.asks)
@@ -254,7 +267,7 @@ class Conn:
 
     def _slow_consumer(self) -> None:
         logger.warning("closing %r: outbound queue full (slow consumer)", self)
-        self.fire_and_forget(lambda: self.close(CloseCode.POLICY_VIOLATION, "slow consumer", drain=False))
+        self.fire_and_forget(lambda: self.close(CloseCode.POLICY_VIOLATION, SLOW_CONSUMER, drain=False))
 
     # -- asking and reading --------------------------------------------------------
 
@@ -407,6 +420,7 @@ class Conn:
             return
         reconnecting = self.is_reconnecting
         self.writer.closing = True
+        self.closed_with = (code, reason)
         seconds = self.options.close_timeout
         drained = self._outbox.drain if drain else None
         await close_or_cut(self._socket, self._sink, drained, code, reason, seconds, self, self.id)

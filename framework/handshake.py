@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import REFUSALS, ConnectionRefusedByPeerError, HandshakeError, error_text
 from .logs import fields
 from .ns_conn import NSConn
-from .protocol import ACK_OK, ACK_REFUSED, ACK_REQUEST, CloseCode, Frame
+from .protocol import ACK_OK, ACK_REFUSED, ACK_REQUEST, HANDSHAKE_TIMEOUT, NO_HANDSHAKE, CloseCode, Frame
 from .tables import NamespaceTable
 from .transport import FrameSink, Socket
 
@@ -52,7 +52,7 @@ async def accept(conn: Conn, socket: Socket, on_connect: Callable[..., Any] | No
         async with asyncio.timeout(timeout):
             refusal = await await_ack_request(socket, early)
     except TimeoutError:
-        refusal = "handshake timeout"
+        refusal = HANDSHAKE_TIMEOUT
     if refusal is not None:
         early.clear()  # nothing of an unacknowledged peer is kept while it is closed
         if refusal:
@@ -80,7 +80,7 @@ async def await_ack_request(socket: Socket, early: list[str | bytes]) -> str | N
         early.append(data)
         held += len(data)
         if len(early) > MAX_PRE_ACK_FRAMES or held > MAX_PRE_ACK_BYTES:
-            return "expected the neffos handshake (M)"
+            return NO_HANDSHAKE
 
 
 async def accept_native(conn: Conn, table: NamespaceTable, on_connect: Callable[..., Any] | None) -> bool:

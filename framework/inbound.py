@@ -33,7 +33,7 @@ from .logs import fields
 from .message import Message
 from .options import Options
 from .outbox import Outbox
-from .protocol import CloseCode, decode, decode_native
+from .protocol import READ_TIMEOUT, CloseCode, decode, decode_native
 from .seams import Router, S
 from .transport import Socket
 
@@ -144,7 +144,7 @@ class InboundLoop(Generic[S]):
         issued = asks.tokens.issued
         data: str | bytes | None
         msg: Message | None = None
-        work: Awaitable[None] | None = None
+        work: Awaitable[object] | None = None
         try:
             while self._reader is me:
                 early = self._early
@@ -158,7 +158,7 @@ class InboundLoop(Generic[S]):
                         data = await receive(read_timeout)
                     except TimeoutError:
                         logger.info("closing %r: nothing read for %ss", session, read_timeout)
-                        await session.close(CloseCode.POLICY_VIOLATION, "read timeout")
+                        await session.close(CloseCode.POLICY_VIOLATION, READ_TIMEOUT)
                         break
                     if data is None:
                         break
@@ -345,7 +345,7 @@ class InboundLoop(Generic[S]):
             if asked:
                 self._outbox.release()
 
-    async def _handle_within(self, seconds: float, work: Awaitable[None], msg: Message) -> None:
+    async def _handle_within(self, seconds: float, work: Awaitable[object], msg: Message) -> None:
         """Await *work*; past *seconds* cancel it and answer with an error (`Options.handler_timeout`)."""
         scope = asyncio.timeout(seconds)
         try:

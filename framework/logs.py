@@ -18,6 +18,7 @@ from collections.abc import Hashable
 from typing import Literal
 
 from .errors import REFUSALS, error_text
+from .observer import ERROR, REFUSED
 
 handlers_logger = logging.getLogger("aioneffos.handlers")
 
@@ -65,9 +66,11 @@ class WarnOnce:
         return "new"
 
 
-def handler_failed(exc: Exception, conn_id: str, namespace: str, event: str, room: str = "") -> None:
+def handler_failed(
+    exc: Exception, conn_id: str, namespace: str, event: str, room: str = ""
+) -> Literal["refused", "error"]:
     """Log what a handler raised: a refusal (`REFUSALS`) at DEBUG, anything else at ERROR
-    with its traceback, so a bug never looks like a deliberate refusal."""
+    with its traceback, so a bug never looks like a deliberate refusal. Give which it was."""
     extra = fields(conn_id, namespace, event, room)
     if isinstance(exc, REFUSALS):
         handlers_logger.debug(
@@ -78,7 +81,7 @@ def handler_failed(exc: Exception, conn_id: str, namespace: str, event: str, roo
             error_text(exc),
             extra=extra,
         )
-        return
+        return REFUSED
     handlers_logger.error(
         "namespace %r event %r on %r: handler raised %s",
         namespace,
@@ -88,6 +91,7 @@ def handler_failed(exc: Exception, conn_id: str, namespace: str, event: str, roo
         exc_info=exc,
         extra=extra,
     )
+    return ERROR
 
 
 def unknown_event(memory: WarnOnce, conn_id: str, namespace: str, event: str) -> None:

@@ -10,7 +10,7 @@ to the node's presence (`LocalRoster.changed`).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from .exchange import Exchange, Target
@@ -44,6 +44,11 @@ class Membership:
     def namespace_connections(self, namespace: str) -> Collection[NSConn]:
         """Give every connection to *namespace*."""
         return self._members.get(namespace, {}).keys()
+
+    @property
+    def rooms(self) -> Mapping[tuple[str, str], Collection[NSConn]]:
+        """Give every room with members, by namespace and room name: its members."""
+        return self._rooms
 
     def with_id(self, conn_id: str) -> list[Conn]:
         """Give the live connections with id *conn_id* (usually one)."""

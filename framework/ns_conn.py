@@ -94,6 +94,9 @@ class NSConn:
         frame = encode_fields("", self.namespace, room, event, as_body(body), binary=binary)
         if not conn.writer.send(frame):
             raise self.closed_error(room)
+        observer = self.table.observer
+        if observer is not None:
+            observer.sent(self.namespace, event, 1)
 
     def emit_binary(self, event: str, body: object) -> None:
         """Send *event* in a binary frame (neffos ``EmitBinary``); raise as `emit`."""
@@ -106,7 +109,12 @@ class NSConn:
         """
         if self.conn.namespace(self.namespace) is not self:
             raise self.closed_error()
-        return await self.conn.ask(Message(self.namespace, event, as_body(body)), timeout)
+        msg = Message(self.namespace, event, as_body(body))
+        observer = self.table.observer
+        if observer is None:
+            return await self.conn.ask(msg, timeout)
+        observer.sent(self.namespace, event, 1)
+        return await observer.asking(msg, self.conn.ask(msg, timeout))
 
     def closed_error(self, room: str = "") -> WriteClosedError:
         """Give the error for a write through this namespace (or its *room*) that cannot go out."""

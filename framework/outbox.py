@@ -47,6 +47,8 @@ class Outbox:
         "_sink",
         "_task",
         "_urgent",
+        "peak_bytes",
+        "peak_frames",
     )
 
     def __init__(
@@ -67,6 +69,10 @@ class Outbox:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._idle: asyncio.Event | None = None
+        self.peak_frames = 0
+        """The most frames the queue has held at once (kept only when frames wait)."""
+        self.peak_bytes = 0
+        """The most payload bytes the queue has held at once."""
 
     def __len__(self) -> int:
         return len(self._queue) if self._queue is not None else 0
@@ -109,6 +115,10 @@ class Outbox:
             self._urgent += 1
         else:
             queue.append(frame)
+        if self._bytes > self.peak_bytes:
+            self.peak_bytes = self._bytes
+        if len(queue) > self.peak_frames:
+            self.peak_frames = len(queue)
         if self._task is None and (self._urgent or not self._held):
             self._task = asyncio.get_running_loop().create_task(self._flush())
         return True

@@ -30,6 +30,22 @@ class CloseCode(IntEnum):
     """The server is full (`Options.max_connections`) for an upgrade that raced past the 503."""
 
 
+SLOW_CONSUMER = "slow consumer"
+"""The reason of the close (1008) of a peer whose outbound queue is full (`Options.outbound_queue_size`)."""
+READ_TIMEOUT = "read timeout"
+"""The reason of the close (1008) of a peer that sent nothing for `Options.read_timeout`."""
+TOO_MANY_CONNECTIONS = "too many connections"
+"""The reason of the close (1013) of an upgrade past `Options.max_connections`."""
+SERVER_SHUTDOWN = "server shutdown"
+"""The reason of the close (1001) of every connection when the server shuts down."""
+HANDSHAKE_TIMEOUT = "handshake timeout"
+"""The reason of the close (1008) of a peer that did not send ``M`` within `Options.handshake_timeout`."""
+NO_HANDSHAKE = "expected the neffos handshake (M)"
+"""The reason of the close (1008) of a peer that sent too much before ``M``."""
+ADMIN_DISCONNECT = "disconnected by an administrator"
+"""The reason of the close (1008) of a connection an operator closed from the admin page."""
+
+
 RECONNECT_HEADER = "X-Websocket-Reconnect"
 """The request header (or query parameter) counting a client's reconnection attempts."""
 HEADER_PARAM_PREFIX = "x-websocket-header-"

@@ -113,6 +113,7 @@ class Session(Protocol):
 
 S = TypeVar("S", bound=Session)
 
-Router = Callable[[S, Message], Awaitable[None] | None]
+Router = Callable[[S, Message], Awaitable[object] | None]
 """What an incoming message means: gives the work to await (a handler, a request), or
-``None`` when it was answered or dropped at once (`routing.route`)."""
+``None`` when it was answered or dropped at once (`routing.route`); what the work gives is
+for an observer (`Server.observe`), the loop drops it."""

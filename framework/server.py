@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, final
 
+import attrs
+
 from .conn import Conn
 from .delivery import ask_each, deliver, exclusion_of
 from .errors import NoRecipientError, ServerClosedError
@@ -23,11 +25,13 @@ from .limits import OriginPolicy
 from .membership import Membership
 from .message import Message
 from .ns_conn import NSConn
+from .observer import Observer
 from .options import Options
 from .presence import LocalRoster, Presence, PresenceListener
-from .protocol import CloseCode, Tokens
+from .protocol import SERVER_SHUTDOWN, TOO_MANY_CONNECTIONS, CloseCode, Tokens
 from .room import Room
 from .routing import route
+from .seams import Router
 from .shutdown import close_all, watch_handlers
 from .tables import is_native_only
 from .transport import FrameSink, Socket
@@ -87,7 +91,10 @@ class Server:
             lambda: self.exchange,
         )
         """This node's part of cluster presence (see `presence`)."""
+        self.observer: Observer | None = None
+        """What is told of this server's work (`observe`); ``None`` by default."""
         self._tables = compile_namespaces(conn_handler)
+        self._route: Router[Conn] = route
         self._native_only = is_native_only(self._tables)
         self._serials = itertools.count(1)
         self._tokens = Tokens()
@@ -127,6 +134,12 @@ class Server:
         return self._conns.keys()
 
     @property
+    def rooms(self) -> Mapping[tuple[str, str], Collection[NSConn]]:
+        """Give every room with members in this process, by namespace and room name: its
+        members (a read-only view)."""
+        return MappingProxyType(self._index.rooms)
+
+    @property
     def total_connections(self) -> int:
         """Count the live connections of this process (neffos ``GetTotalConnections``)."""
         return len(self._conns)
@@ -156,6 +169,27 @@ class Server:
         if self.check_origin is not None:
             return bool(await run_callback(self.check_origin, request))
         return self.origin_policy.allows(request.headers.get("Origin"), request.headers.get("Host"))
+
+    def observe(self, observer: Observer) -> None:
+        """Tell *observer* what this server does from now on (see `Observer`): connections
+        opening and closing, messages routed, sent and asked.
+
+        Raise `RuntimeError` when the server has an observer already, or has connections
+        (observe it before it serves, so that every connection is seen whole).
+        """
+        if self.observer is not None:
+            raise RuntimeError(f"{self!r} has an observer already: {self.observer!r}")
+        if self._conns:
+            raise RuntimeError(f"observe {self!r} before it has connections")
+        self.observer = observer
+        for name, table in self._tables.items():  # the same dict every connection reads
+            self._tables[name] = attrs.evolve(table, observer=observer)
+        routed = observer.routed
+
+        def observed(conn: Conn, msg: Message) -> Awaitable[object] | None:
+            return routed(conn, msg, route(conn, msg))
+
+        self._route = observed
 
     def next_token(self) -> str:
         """Make a server ask token: decimal, never starting with ``$`` or ``#``
@@ -224,7 +258,7 @@ class Server:
             self._tables,
             self.options,
             self._tokens,
-            route,
+            self._route,
             hub=self,
             request=request,
             reconnect_tries=reconnect_tries,
@@ -251,12 +285,14 @@ class Server:
         glue calls them itself to keep one coroutine frame less per idle connection.
         """
         self._add(conn)
+        if self.observer is not None:
+            self.observer.opened(conn)
         if self._closed:  # upgraded while the server was closing
-            await conn.close(CloseCode.GOING_AWAY, "server shutdown")
+            await conn.close(CloseCode.GOING_AWAY, SERVER_SHUTDOWN)
             return False
         limit = self.options.max_connections
         if limit is not None and len(self._conns) > limit:  # upgrades that raced past the 503
-            await conn.close(CloseCode.TRY_AGAIN_LATER, "too many connections")
+            await conn.close(CloseCode.TRY_AGAIN_LATER, TOO_MANY_CONNECTIONS)
             return False
         if self._native_only:
             return await accept_native(conn, self._tables[""], self.on_connect)
@@ -266,6 +302,8 @@ class Server:
         """Tear *conn* down: forced disconnect events, unregister, then on_disconnect if accepted."""
         await conn.teardown()
         self._remove(conn)
+        if self.observer is not None:
+            self.observer.closed(conn, accepted)
         if accepted and self.on_disconnect is not None:
             try:
                 await run_callback(self.on_disconnect, conn)
@@ -330,7 +368,10 @@ class Server:
 
     def deliver(self, msg: Message, exclusion: Exclusion = NO_EXCLUSION) -> int:
         """Write *msg* to this process's matching connections, encoded once; return how many."""
-        return deliver(self._index.targets(msg), msg, exclusion, raw_native=self._native_only)
+        count = deliver(self._index.targets(msg), msg, exclusion, raw_native=self._native_only)
+        if count and self.observer is not None:
+            self.observer.sent(msg.namespace, msg.event, count)
+        return count
 
     async def ask(self, msg: Message, *, exclude: Excluded = None, timeout: float | None = None) -> Message:
         """Ask every matching connection (as `broadcast` picks them) and return the first reply.
@@ -340,7 +381,8 @@ class Server:
         error of an error reply.
         """
         seconds = self.options.ask_timeout if timeout is None else timeout
-        return await self.exchange.ask(msg, exclusion_of(exclude), seconds)
+        reply = self.exchange.ask(msg, exclusion_of(exclude), seconds)
+        return await (reply if self.observer is None else self.observer.asking(msg, reply))
 
     async def ask_local(self, msg: Message, exclusion: Exclusion, timeout: float) -> Message:
         """Ask this process's matching connections; see `ask`."""
@@ -351,6 +393,8 @@ class Server:
         ]
         if not targets:
             raise NoRecipientError(f"no connection matches an ask of {msg.namespace!r}/{msg.event!r}")
+        if self.observer is not None:
+            self.observer.sent(msg.namespace, msg.event, len(targets))
         return await ask_each(targets, self.next_token(), msg, timeout)
 
     def do(self, fn: Callable[[Conn], object], *, concurrent: bool = True) -> Awaitable[None]:

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
-from .protocol import CloseCode
+from .protocol import SERVER_SHUTDOWN, CloseCode
 
 if TYPE_CHECKING:
     from .conn import Conn
@@ -27,7 +27,7 @@ async def close_all(conns: Collection[Conn], emptied: asyncio.Event, seconds: fl
     Each close ends its socket within *seconds*; the teardowns follow in the tasks serving
     the connections, unless a handler still runs: those are cancelled, and get the same time.
     """
-    closing = [asyncio.ensure_future(c.close(CloseCode.GOING_AWAY, "server shutdown")) for c in list(conns)]
+    closing = [asyncio.ensure_future(c.close(CloseCode.GOING_AWAY, SERVER_SHUTDOWN)) for c in list(conns)]
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds):
             await emptied.wait()

@@ -7,12 +7,15 @@ costs one dict lookup. A table holds plain callables and knows no connection.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .events import ON_NATIVE_MESSAGE
 from .logs import UNKNOWN_EVENTS_REMEMBERED, WarnOnce
+
+if TYPE_CHECKING:
+    from .observer import Observer
 
 
 @attrs.frozen
@@ -32,6 +35,8 @@ class NamespaceTable:
     on_any: EventEntry | None
     unknown: WarnOnce = attrs.field(factory=lambda: WarnOnce(UNKNOWN_EVENTS_REMEMBERED), eq=False, repr=False)
     """The event names without a handler already warned about (bounded)."""
+    observer: Observer | None = attrs.field(default=None, eq=False, repr=False)
+    """The server's observer (`Server.observe`), told of emits and asks through this namespace."""
 
     def lookup(self, event: str) -> EventEntry | None:
         """Give the handler for *event*, else the ``_OnAnyEvent`` fallback, else ``None``."""

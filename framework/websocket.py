@@ -22,7 +22,7 @@ from multidict import CIMultiDict
 
 from .conn import Conn
 from .errors import UpgradeRefusedError
-from .protocol import HEADER_PARAM_PREFIX, RECONNECT_HEADER, CloseCode, Frame
+from .protocol import HEADER_PARAM_PREFIX, RECONNECT_HEADER, SERVER_SHUTDOWN, CloseCode, Frame
 from .server import Server
 
 logger = logging.getLogger("aioneffos.server")
@@ -75,11 +75,12 @@ def server_frame(frame: Frame) -> bytes:
 class _ServerSocket:
     """aiohttp's server websocket as a `Socket`: data frames as ``str``/``bytes``, the end as ``None``."""
 
-    __slots__ = ("_receive", "_ws")
+    __slots__ = ("_error_code", "_receive", "_ws")
 
     def __init__(self, ws: web.WebSocketResponse) -> None:
         self._ws = ws
         self._receive = ws.receive
+        self._error_code: int | None = None
 
     async def receive(self, timeout: float | None = None) -> str | bytes | None:
         msg = await self._receive(timeout)
@@ -89,6 +90,9 @@ class _ServerSocket:
             return data
         if kind is WSMsgType.ERROR:
             logger.info("socket error: %s", msg.data)
+            # aiohttp closed the socket with the error's code (1009 past max_msg_size), but its
+            # close_code ends as 1006: the peer's answer to a broken stream is never read.
+            self._error_code = getattr(msg.data, "code", None)
         return None
 
     async def close(self, *, code: int = CloseCode.NORMAL, message: bytes = b"") -> bool:
@@ -96,7 +100,7 @@ class _ServerSocket:
 
     @property
     def close_code(self) -> int | None:
-        return self._ws.close_code
+        return self._error_code if self._error_code is not None else self._ws.close_code
 
 
 class _ServerSink:
@@ -327,9 +331,10 @@ def handler(
                 await conn.inbound.run()
                 await conn.wait_closed()
         except asyncio.CancelledError:
-            # The application is shutting down under us: still say goodbye properly.
-            if not ws.closed:
-                await asyncio.shield(conn.close(CloseCode.GOING_AWAY, "server shutdown", drain=False))
+            # The application is shutting down under us: still say goodbye properly, unless
+            # the peer is gone (aiohttp with handler_cancellation cancels a lost one's handler).
+            if not ws.closed and not sink.lost:
+                await asyncio.shield(conn.close(CloseCode.GOING_AWAY, SERVER_SHUTDOWN, drain=False))
             raise
         finally:
             await server.finish(conn, accepted)
