@@ -224,15 +224,20 @@ def _conn_view(conn: Conn) -> dict[str, Any]:
     }
 
 
+EXCHANGE_COUNTS = ("published", "received", "dropped", "missed", "refused", "queued")
+"""The exchange's counters the view shows, when it has them (a scale-out exchange does)."""
+
+
 def _exchange_view(server: Server) -> dict[str, Any]:
     exchange = server.exchange
     peers = getattr(exchange, "peers", None)
     broker = getattr(exchange, "broker", None)  # already without credentials (as logs name it)
-    dropped = getattr(exchange, "dropped", None)
+    counts = {name: getattr(exchange, name, None) for name in EXCHANGE_COUNTS}
     return {
         "kind": type(exchange).__name__,
         "healthy": exchange.healthy,
+        "health": exchange.health.value,
         "broker": broker if isinstance(broker, str) else None,
         "peers": sorted(str(p) for p in peers) if peers is not None else [],
-        "dropped": dropped if isinstance(dropped, int) else None,
+        "counts": {name: value for name, value in counts.items() if isinstance(value, int)},
     }

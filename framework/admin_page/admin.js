@@ -93,10 +93,10 @@
     $("state").className = state.ready ? "ok" : "error";
     $("namespaces").textContent = state.namespaces.map((n) => JSON.stringify(n)).join(", ");
     const ex = state.exchange;
-    $("exchange").textContent = ex.kind + (ex.broker ? " on " + ex.broker : "")
-      + (ex.healthy ? ", healthy" : ", NOT healthy")
-      + (ex.dropped ? ", " + ex.dropped + " messages dropped" : "");
-    $("exchange").className = ex.healthy ? "ok" : "error";
+    const counts = Object.entries(ex.counts).map(([name, count]) => count + " " + name).join(", ");
+    $("exchange").textContent = ex.kind + (ex.broker ? " on " + ex.broker : "") + ", " + ex.health
+      + (counts ? " (" + counts + ")" : "");
+    $("exchange").className = ex.health === "up" ? "ok" : ex.health === "degraded" ? "warn" : "error";
     $("peers").textContent = ex.peers.length ? ex.peers.join(", ") : "none";
 
     const shown = state.connections.length;

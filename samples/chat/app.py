@@ -1,5 +1,6 @@
 """The chat application: aiohttp serves the page, the controller serves ``/ws``; health
-endpoints and the admin page come along (see `admin_token` for when the admin page is on)."""
+endpoints, Prometheus metrics and the admin page come along (see `admin_token` for when the
+admin page is on)."""
 
 from __future__ import annotations
 
@@ -17,15 +18,26 @@ from samples.chat.controller import ChatController, user_from_request
 from samples.chat.store import MessageStore
 from samples.common import add_neffos_js, page
 
+try:  # the metrics extra (prometheus-client): in the repository's .venv, not in a bare install
+    from prometheus_client import CollectorRegistry, GCCollector, ProcessCollector
+
+    from aioneffos.framework import metrics
+
+    HAS_METRICS = True
+except ImportError:
+    HAS_METRICS = False
+
 STATIC = Path(__file__).with_name("static")
 ENDPOINT = "/ws"
 ADMIN_PATH = "/admin"
+METRICS_PATH = "/metrics"
 TOKEN_VARIABLE = "AIONEFFOS_ADMIN_TOKEN"
 
 
 def make_app(*, store: MessageStore | None = None, admin_token: str | None = None) -> web.Application:
     """Build the chat: the page at ``/`` (assets under ``/static/``), websockets at ``/ws``,
-    ``/healthz`` and ``/readyz``, and with *admin_token* the admin page at ``/admin``."""
+    ``/healthz``, ``/readyz``, ``/metrics`` (with the metrics extra), and with *admin_token*
+    the admin page at ``/admin``."""
     app = web.Application()
     app.router.add_get("/", page(STATIC / "index.html"))
     app.router.add_static("/static/", STATIC)
@@ -39,10 +51,28 @@ def make_app(*, store: MessageStore | None = None, admin_token: str | None = Non
     mvc_app.router.add_get("/", handler(server))  # "/" under the prefix: /ws
     setup(app, server)
     health.setup(app, server)  # /healthz and /readyz, for a load balancer or Kubernetes
+    if HAS_METRICS:
+        # A registry per app (a test process builds many); with the process metrics a
+        # program gets from prometheus-client's default registry.
+        registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+        GCCollector(registry=registry)
+        metrics.setup(app, server, registry=registry, path=METRICS_PATH)  # for Prometheus
     if admin_token is not None:
         admin.setup(app, server, token=admin_token, path=ADMIN_PATH)
     add_asyncapi_route(app, server, pathname=ENDPOINT, title="chat sample")  # the contract, for front ends
     return app
+
+
+def about_metrics(host: str, port: int) -> str:
+    """Say where the metrics are served, or how to get them."""
+    if not HAS_METRICS:
+        return "metrics off: install the metrics extra (pip install '.[metrics]') for /metrics"
+    return f"metrics: {_base(host, port)}{METRICS_PATH} (Prometheus)"
+
+
+def _base(host: str, port: int) -> str:
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def admin_token(host: str, port: int, environ: Mapping[str, str]) -> tuple[str | None, str]:
@@ -54,7 +84,7 @@ def admin_token(host: str, port: int, environ: Mapping[str, str]) -> tuple[str |
     terminal, not to a log); on any other address the admin page stays off, since a
     printed token could end up in collected logs.
     """
-    url = f"http://{f'[{host}]' if ':' in host else host}:{port}{ADMIN_PATH}"
+    url = f"{_base(host, port)}{ADMIN_PATH}"
     given = environ.get(TOKEN_VARIABLE)
     if given is not None:
         if len(given) < admin.MIN_TOKEN_LENGTH:

@@ -11,8 +11,9 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Page, expect
 
-from aioneffos.framework import Conn, Server, admin, dial, setup
+from aioneffos.framework import Conn, Exchange, Server, admin, dial, setup
 from aioneffos.framework import handler as websocket_handler
+from aioneffos.framework.scaleout import MemoryBroker
 from support.tools import free_port
 from tests.browser.conftest import artifact
 
@@ -26,9 +27,11 @@ OpenPage = Callable[[str], Awaitable[Page]]
 class Site:
     """An aiohttp app on a free port: a chat server at /ws and its admin page at /admin."""
 
-    def __init__(self) -> None:
+    def __init__(self, exchange: Exchange | None = None) -> None:
         self.port = free_port()
-        self.server = Server({"chat": {}}, id_generator=lambda request: request.headers["X-Id"])
+        self.server = Server(
+            {"chat": {}}, id_generator=lambda request: request.headers["X-Id"], exchange=exchange
+        )
         self.api_calls: list[tuple[str, str, int]] = []
         self.clients: list[Conn] = []
         self.runner: web.AppRunner | None = None
@@ -94,7 +97,7 @@ async def test_admin_page_shows_who_is_where_and_disconnects_one(site: Site, ope
     await expect(ids).to_have_text(["alice", "bob"])
     await expect(page.locator("#connections tbody tr").nth(1)).to_contain_text('"chat": kitchen, lobby')
     await expect(page.locator("#rooms tbody tr")).to_have_text(["chatkitchenbob", "chatlobbyalice, bob"])
-    await expect(page.locator("#exchange")).to_have_text("LocalExchange, healthy")
+    await expect(page.locator("#exchange")).to_have_text("LocalExchange, up")
     await expect(page.locator("#state")).to_have_text("accepting connections, ready")
     assert "token" not in page.url  # taken out of the address bar at once
     await page.screenshot(path=artifact("admin.png"), full_page=True)
@@ -202,3 +205,25 @@ async def test_another_site_cannot_make_the_browser_disconnect_anyone(
     assert ("OPTIONS", "/admin/api/disconnect", 405) in site.api_calls  # the guessed header's preflight
     assert (victim.is_closed, site.server.total_connections) == (False, 1)
     await expect(admin_tab.locator("#connections td.id")).to_have_text(["victim"])
+
+
+async def test_admin_page_shows_an_exchange_that_lost_its_broker(open_page: OpenPage) -> None:
+    broker = MemoryBroker(name="memory-broker")
+    exchange = broker.exchange(reconnect_delay=0.01, reconnect_max=0.05)
+    changes: asyncio.Queue[bool] = asyncio.Queue()
+    exchange.add_health_listener(changes.put_nowait)
+    served = Site(exchange)
+    await served.start()
+    try:
+        assert await asyncio.wait_for(changes.get(), GUARD) is True
+        page = await open_page(f"{served.admin_url}#token={TOKEN}")
+        shown = page.locator("#exchange")
+        counts = "0 published, 0 received, 0 dropped, 0 missed, 0 refused, 0 queued"
+        await expect(shown).to_have_text(f"BusExchange on memory-broker, up ({counts})")
+        await expect(shown).to_have_class("ok")
+        broker.stop()
+        assert await asyncio.wait_for(changes.get(), GUARD) is False
+        await expect(shown).to_have_text(f"BusExchange on memory-broker, down ({counts})")
+        await expect(shown).to_have_class("error")
+    finally:
+        await served.stop()

@@ -134,9 +134,10 @@ async def test_admin_state_shows_connections_rooms_queues_asks_and_exchange(
     assert state["exchange"] == {
         "kind": "LocalExchange",
         "healthy": True,
+        "health": "up",
         "broker": None,
         "peers": [],
-        "dropped": None,
+        "counts": {},
     }
     assert by_id["bob"]["namespaces"] == {"chat": ["kitchen", "lobby"]}
     assert (by_id["bob"]["asks_in_flight"], by_id["alice"]["asks_in_flight"]) == (1, 0)

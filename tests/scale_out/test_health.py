@@ -63,8 +63,9 @@ async def test_admin_state_shows_the_broker_and_the_other_nodes(broker: Broker, 
     assert state["exchange"] == {
         "kind": "RedisExchange" if broker.kind == "redis" else "NATSExchange",
         "healthy": True,
+        "health": "up",
         "broker": broker.url,
         "peers": [servers[1].node_id],
-        "dropped": 0,
+        "counts": {"published": 0, "received": 0, "dropped": 0, "missed": 0, "refused": 0, "queued": 0},
     }
     assert (state["node"], state["ready"]) == (servers[0].node_id, True)
