@@ -30,7 +30,7 @@ from .errors import (
     WriteClosedError,
 )
 from .events import ON_ANY_EVENT, ON_NATIVE_MESSAGE, SYSTEM_EVENTS
-from .observer import EMPTY, ERROR, LIMITED, NONE, REFUSED, REPLY, UNKNOWN, Outcome
+from .outcomes import EMPTY, ERROR, LIMITED, NONE, REFUSED, REPLY, UNKNOWN, Outcome
 from .protocol import (
     ADMIN_DISCONNECT,
     HANDSHAKE_TIMEOUT,

@@ -18,7 +18,7 @@ from collections.abc import Hashable
 from typing import Literal
 
 from .errors import REFUSALS, error_text
-from .observer import ERROR, REFUSED
+from .outcomes import ERROR, REFUSED
 
 handlers_logger = logging.getLogger("aioneffos.handlers")
 

@@ -36,7 +36,7 @@ from .limits import clip, utf8_length
 from .logs import handler_failed, unknown_event
 from .message import Message, reply_body
 from .ns_conn import NSConn
-from .observer import EMPTY, LIMITED, NONE, REPLY, UNKNOWN, Outcome
+from .outcomes import EMPTY, LIMITED, NONE, REPLY, UNKNOWN, Outcome
 
 if TYPE_CHECKING:
     from .conn import Conn

@@ -6,8 +6,8 @@ costs one dict lookup. A table holds plain callables and knows no connection.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
@@ -15,7 +15,15 @@ from .events import ON_NATIVE_MESSAGE
 from .logs import UNKNOWN_EVENTS_REMEMBERED, WarnOnce
 
 if TYPE_CHECKING:
-    from .observer import Observer
+    from .message import Message
+
+
+class MessageObserver(Protocol):
+    """The part of an `Observer` (``observer.py``) a namespace tells of its emits and asks."""
+
+    def sent(self, namespace: str, event: str, count: int) -> None: ...
+
+    async def asking(self, msg: Message, reply: Awaitable[Message]) -> Message: ...
 
 
 @attrs.frozen
@@ -35,7 +43,7 @@ class NamespaceTable:
     on_any: EventEntry | None
     unknown: WarnOnce = attrs.field(factory=lambda: WarnOnce(UNKNOWN_EVENTS_REMEMBERED), eq=False, repr=False)
     """The event names without a handler already warned about (bounded)."""
-    observer: Observer | None = attrs.field(default=None, eq=False, repr=False)
+    observer: MessageObserver | None = attrs.field(default=None, eq=False, repr=False)
     """The server's observer (`Server.observe`), told of emits and asks through this namespace."""
 
     def lookup(self, event: str) -> EventEntry | None:
