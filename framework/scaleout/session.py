@@ -1,12 +1,11 @@
-"""`BusSession`: keeps one node's broker link up, with a bounded queue to the broker.
+"""`BusSession`: keeps one node's broker link up, and says how healthy it is.
 
 The session reconnects with capped exponential backoff, subscribes again to every wanted
-channel, publishes in order through one bounded queue (batched), checks the link every
-tick, and reports health: down while disconnected, up again once resubscribed, degraded
-while its queue backs up or drops, each transition logged once. Publishing is
+channel, publishes through its `OutgoingQueue` (bounded, batched, in order), checks the
+link every tick, and reports health: down while disconnected, up again once resubscribed,
+degraded while its queue backs up or drops, each transition logged once. Publishing is
 at-most-once: what is queued while the link is down is dropped and counted
-(docs/protocol.md#bus-delivery). A message over the broker's size limit is refused
-before it is queued (`PayloadTooLargeError`), so it never reaches, or resets, the link.
+(docs/protocol.md#bus-delivery).
 """
 
 from __future__ import annotations
@@ -14,17 +13,11 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections import deque
 from collections.abc import Callable
 
-from ..errors import PayloadTooLargeError
 from ..exchange import ExchangeHealth
-from .link import HealthListener, Link, OnCount, Outgoing, RateLimitedWarning, cancel_and_wait, logger
-
-OVERFLOW_POLICIES = ("backpressure", "drop")
-"""What a full queue does: publishers wait for room (backpressure), or the newest message is dropped."""
-DEGRADED_HOLD = 10.0
-"""Seconds a session stays degraded after its last dropped message."""
+from .link import HealthListener, Link, OnCount, cancel_and_wait, logger
+from .outgoing import OutgoingQueue
 
 
 class BusSession:
@@ -56,19 +49,22 @@ class BusSession:
         max_payload: int | None = None,
         stamp: Callable[[str, bytes], bytes] | None = None,
     ) -> None:
-        if overflow not in OVERFLOW_POLICIES:
-            raise ValueError(f"overflow must be one of {OVERFLOW_POLICIES}, got {overflow!r}")
-        if max_pending < 2:
-            raise ValueError(f"max_pending must be at least 2, got {max_pending!r}")
+        self._queue = OutgoingQueue(
+            broker=broker,
+            healthy=lambda: self._healthy,
+            max_pending=max_pending,
+            max_batch=max_batch,
+            overflow=overflow,
+            wait_timeout=wait_timeout,
+            max_payload=max_payload,
+            stamp=stamp,
+        )
         self._make_link = make_link
         self._on_envelope = on_envelope
         self._on_up = on_up
         """Called each time the link is up and subscribed (before health listeners)."""
         self._on_tick = on_tick
         """Called every *tick* seconds while the link is up."""
-        self._stamp = stamp
-        """Numbers a message as it is handed to the link (not when queued: a message dropped
-        before it never leaves a gap that receivers would count too)."""
         self.name = "bus session"
         """Who this session is, in logs (set by `start`)."""
         self._broker = broker
@@ -76,30 +72,6 @@ class BusSession:
         self.reconnect_max = reconnect_max
         self.connect_timeout = connect_timeout
         self.tick = tick
-        self.max_pending = max_pending
-        self.max_batch = max_batch
-        self.overflow = overflow
-        self.wait_timeout = wait_timeout
-        self.configured_max_payload = max_payload
-        self._link_max_payload: int | None = None
-        self._high_water = max_pending // 2
-        self.dropped = 0
-        """Messages not sent to the broker: the link was down, the queue full, or their publish failed."""
-        self.published = 0
-        """Messages handed to the broker (urgent ones not included)."""
-        self._overflows = RateLimitedWarning(
-            "%d message(s) for other nodes dropped by %s since the last such line: the bus queue is"
-            " full (max_pending %d, overflow=%r)"
-        )
-        self._refusals = RateLimitedWarning(
-            "%d message(s) refused since the last such line: %s over the %d-byte limit of broker %s"
-            " (max_payload); not sent to anyone"
-        )
-        self._slow = RateLimitedWarning(
-            "%d wait(s) for room on the bus timed out since the last such line (%s): the publishers went on"
-        )
-        self._last_overflow = -DEGRADED_HOLD
-        self._degraded = False
         self._wanted: set[str] = set()
         self._subscribed: set[str] = set()
         self._gen = 0
@@ -111,12 +83,6 @@ class BusSession:
         self._down_since = 0.0
         self._dropped_at_down = 0
         self._listeners: list[HealthListener] = []
-        self._urgent: deque[Outgoing] = deque()
-        self._outbox: deque[Outgoing] = deque()
-        self._outbox_ready = asyncio.Event()
-        self._outbox_empty = asyncio.Event()
-        self._room = asyncio.Event()
-        self._room.set()
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -132,10 +98,7 @@ class BusSession:
         """Give the state of the link: up, degraded (queue backing up or dropping), or down."""
         if not self._healthy:
             return ExchangeHealth.DOWN
-        return ExchangeHealth.DEGRADED if self._is_degraded() else ExchangeHealth.UP
-
-    def _is_degraded(self) -> bool:
-        return len(self._outbox) >= self._high_water or time.monotonic() - self._last_overflow < DEGRADED_HOLD
+        return ExchangeHealth.DEGRADED if self._queue.is_degraded() else ExchangeHealth.UP
 
     @property
     def is_up(self) -> bool:
@@ -143,27 +106,40 @@ class BusSession:
         return self._link is not None
 
     @property
+    def dropped(self) -> int:
+        """Count the messages not sent to the broker: the link was down, the queue full, or
+        their publish failed."""
+        return self._queue.dropped
+
+    @property
+    def published(self) -> int:
+        """Count the messages handed to the broker (urgent ones not included)."""
+        return self._queue.published
+
+    @property
     def queued(self) -> int:
         """Count the messages waiting for the broker."""
-        return len(self._outbox) + len(self._urgent)
+        return self._queue.queued
 
     @property
     def refused(self) -> int:
         """Count the messages refused for being over the broker's size limit."""
-        return self._refusals.total
+        return self._queue.refused
 
     @property
     def congested(self) -> bool:
         """Tell whether publishers should wait for `room` (backpressure, queue half full or more)."""
-        return not self._room.is_set()
+        return self._queue.congested
 
     @property
     def max_payload(self) -> int | None:
         """Give the largest message `send` takes: the configured limit, or the link's if lower."""
-        configured, link = self.configured_max_payload, self._link_max_payload
-        if configured is None:
-            return link
-        return configured if link is None else min(configured, link)
+        return self._queue.max_payload
+
+    @property
+    def configured_max_payload(self) -> int | None:
+        """Give the largest message this node is configured to publish (``None``: the broker's limit)."""
+        return self._queue.configured_max_payload
 
     def add_health_listener(self, listener: HealthListener) -> None:
         """Call *listener(healthy)* on every health transition (it must not block)."""
@@ -193,17 +169,11 @@ class BusSession:
             self._gen += 1
             self._changed.set()
 
+    # -- sending --------------------------------------------------------------------
+
     def check_size(self, data: bytes, what: str = "a message") -> None:
         """Raise `PayloadTooLargeError` when *data* is over the broker's limit (counted and logged)."""
-        limit = self.max_payload
-        if limit is not None and len(data) > limit:
-            self._refusals.note(1, f"{what} of {len(data)} bytes", limit, self._broker)
-            raise PayloadTooLargeError(
-                f"{what} of {len(data)} bytes is over the {limit}-byte limit of broker {self._broker}"
-                " (max_payload): sent to no one",
-                size=len(data),
-                limit=limit,
-            )
+        self._queue.check_size(data, what)
 
     def send(
         self,
@@ -221,101 +191,23 @@ class BusSession:
         the link is down a message is dropped, and counted unless *wanted* says no other
         node would have received it.
         """
-        self.check_size(data)
-        if self._link is None:
-            if not urgent and (wanted is None or wanted()):
-                self.dropped += 1
-            if on_count is not None:
-                on_count(0)
-            return
-        if urgent:
-            self._urgent.append((channel, data, on_count))
-        else:
-            outbox = self._outbox
-            if len(outbox) >= self.max_pending:
-                self._overflow()
-                if on_count is not None:
-                    on_count(0)
-                return
-            outbox.append((channel, data, on_count))
-            if len(outbox) >= self._high_water:
-                self._congest()
-        self._outbox_empty.clear()
-        self._outbox_ready.set()
-
-    def _overflow(self) -> None:
-        self.dropped += 1
-        self._last_overflow = time.monotonic()
-        self._overflows.note(1, self.name, self.max_pending, self.overflow)
-        self._check_degraded()
-
-    def _congest(self) -> None:
-        if self.overflow == "backpressure" and self._room.is_set():
-            self._room.clear()
-        self._check_degraded()
-
-    def _check_degraded(self) -> None:
-        """Log the transitions into and out of the degraded state, once each."""
-        degraded = self._healthy and self._is_degraded()
-        if degraded == self._degraded:
-            return
-        self._degraded = degraded
-        if degraded:
-            logger.warning(
-                "%s: bus to broker %s DEGRADED: %d message(s) queued (max_pending %d, overflow=%r)",
-                self.name,
-                self._broker,
-                len(self._outbox),
-                self.max_pending,
-                self.overflow,
-            )
-        else:
-            logger.info(
-                "%s: bus to broker %s no longer degraded (%d dropped so far)",
-                self.name,
-                self._broker,
-                self.dropped,
-            )
+        self._queue.send(channel, data, on_count, urgent=urgent, wanted=wanted)
 
     async def room(self, timeout: float | None = None) -> bool:
-        """Wait until the queue is less than half full (at once if it is, or the link is down).
-
-        Give False after *timeout* (default *wait_timeout*) without room; that wait is
-        counted and logged (rate-limited), and the caller goes on: what it publishes next
-        is queued up to *max_pending*, then dropped and counted.
-        """
-        if self._room.is_set():
-            return True
-        seconds = self.wait_timeout if timeout is None else timeout
-        try:
-            async with asyncio.timeout(seconds):
-                await self._room.wait()
-        except TimeoutError:
-            self._slow.note(1, self.name)
-            return False
-        return True
+        """Wait until the queue is less than half full (see `OutgoingQueue.room`)."""
+        return await self._queue.room(timeout)
 
     async def flushed(self, timeout: float | None = None) -> bool:
         """Wait until nothing is queued (every message handed to the broker, or dropped); False
         if not within *timeout*."""
-        try:
-            async with asyncio.timeout(timeout):
-                while self.queued:
-                    await self._outbox_empty.wait()
-        except TimeoutError:
-            return False
-        return True
-
-    def _make_room(self) -> None:
-        if not self._room.is_set() and len(self._outbox) < self._high_water:
-            self._room.set()
+        return await self._queue.flushed(timeout)
 
     # -- lifecycle ----------------------------------------------------------------
 
     async def start(self, name: str) -> bool:
         """Start keeping the link up as *name* (in logs); tell whether it came up within
         *connect_timeout*."""
-        self.name = name
+        self.name = self._queue.name = name
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
         self._supervisor.add_done_callback(self._supervisor_ended)
         return await self.synced(self.connect_timeout)
@@ -330,19 +222,15 @@ class BusSession:
 
     async def stop(self, flush_timeout: float = 1.0) -> None:
         """Publish what is queued (up to *flush_timeout*), then close the link."""
-        if self._link is not None:
-            try:
-                async with asyncio.timeout(flush_timeout):
-                    await self._outbox_empty.wait()
-            except TimeoutError:
-                logger.debug("%s: %d messages unsent at stop", self.name, self.queued)
+        if self._link is not None and not await self._queue.sent(flush_timeout):
+            logger.debug("%s: %d messages unsent at stop", self.name, self.queued)
         self._stopping.set()
         if self._supervisor is not None:
             if self._link is None:
                 self._supervisor.cancel()  # it may be in the middle of a connect attempt
             await asyncio.gather(self._supervisor, return_exceptions=True)
         self._healthy = False
-        self._drop_outbox()
+        self._queue.drop()
 
     async def _supervise(self) -> None:
         delay = self.reconnect_delay
@@ -370,7 +258,7 @@ class BusSession:
                 reason = repr(exc)
             if not self._stopping.is_set():
                 await self._set_healthy(False, reason)
-        self._drop_outbox()
+        self._queue.drop()
 
     async def _wait_stop(self, seconds: float) -> bool:
         try:
@@ -384,7 +272,7 @@ class BusSession:
         """Run the workers of one open link until it breaks or the session stops; say why it ended."""
         self._subscribed = wanted
         self._link = link
-        self._link_max_payload = link.max_payload
+        self._queue.attach(link)
         self._synced_gen = max(self._synced_gen, gen)
         self._changed.set()
         self._on_up()
@@ -392,7 +280,7 @@ class BusSession:
         loop = asyncio.get_running_loop()
         workers = [
             loop.create_task(link.lost()),
-            loop.create_task(self._publish_loop(link)),
+            loop.create_task(self._queue.run(link)),
             loop.create_task(self._subscribe_loop(link)),
             loop.create_task(self._tick_loop(link)),
             loop.create_task(self._stopping.wait()),
@@ -402,7 +290,7 @@ class BusSession:
         finally:
             await cancel_and_wait(workers)
             self._link = None
-            self._drop_outbox()
+            self._queue.detach()
             await link.close()
         finished = done.pop()
         if finished.cancelled():
@@ -414,7 +302,7 @@ class BusSession:
         if healthy == self._healthy:
             return
         self._healthy = healthy
-        self._degraded = False
+        self._queue.health_changed()
         if not healthy:
             self._down_since, self._dropped_at_down = time.monotonic(), self.dropped
             logger.error(
@@ -443,38 +331,6 @@ class BusSession:
 
     # -- workers of a link ----------------------------------------------------------
 
-    async def _publish_loop(self, link: Link) -> None:
-        urgent, outbox = self._urgent, self._outbox
-        max_batch = self.max_batch
-        while True:
-            if not outbox and not urgent:
-                self._outbox_empty.set()
-                self._outbox_ready.clear()
-                await self._outbox_ready.wait()
-                # Let this turn of the event loop run to its end first: every handler that
-                # runs in it queues its message, and they all go in one batch (one round).
-                await asyncio.sleep(0)
-                continue
-            batch = [urgent.popleft() for _ in range(min(len(urgent), max_batch))]
-            first_user = len(batch)
-            taken = [outbox.popleft() for _ in range(min(len(outbox), max_batch - first_user))]
-            stamp = self._stamp
-            if stamp is not None:
-                taken = [(channel, stamp(channel, data), on_count) for channel, data, on_count in taken]
-            batch += taken
-            self._make_room()
-            try:
-                await link.publish(batch)
-            except BaseException:
-                self.dropped += len(batch) - first_user
-                for _, _, on_count in batch:
-                    if on_count is not None:
-                        on_count(0)
-                raise
-            self.published += len(batch) - first_user
-            if self._degraded and len(outbox) < self._high_water:
-                self._check_degraded()
-
     async def _subscribe_loop(self, link: Link) -> None:
         while True:
             await self._changed.wait()
@@ -497,18 +353,8 @@ class BusSession:
         while True:
             await asyncio.sleep(self.tick)
             self._on_tick()
-            for warning in (self._overflows, self._refusals, self._slow):
-                warning.flush()
-            self._check_degraded()
+            self._queue.flush_warnings()
+            self._queue.check_degraded()
             # Keepalive: a link that cannot answer a ping in time is broken (half-open TCP).
             async with asyncio.timeout(self.tick + self.connect_timeout):
                 await link.sync()
-
-    def _drop_outbox(self) -> None:
-        self.dropped += len(self._outbox)
-        for queue in (self._urgent, self._outbox):
-            while queue:
-                _, _, on_count = queue.popleft()
-                if on_count is not None:
-                    on_count(0)
-        self._room.set()
