@@ -34,3 +34,8 @@ class Background:
         """Hold *task* until it is done."""
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def cancel(self) -> None:
+        """Cancel every task still running."""
+        for task in list(self._tasks):
+            task.cancel()

@@ -4,14 +4,13 @@ One broker link per node (`BusSession`), never one per websocket client. The nod
 subscribes to the channels it has local recipients for (namespaces, rooms, connection
 ids; see `Channels`) plus its own node channel and the cluster channel. The server
 delivers broadcasts to its own connections itself; the exchange publishes them once for
-the other nodes, which deliver with `LocalNode.deliver` (encoded once). Asks carry the
-asking node and its token, and answers come back on that node's channel
-(docs/protocol.md#cluster-asks). Nodes announce themselves on the cluster channel
-(presence), which `count_connections` relies on. While the broker is away, local traffic
-goes on and what other nodes should have received is dropped (pub/sub is at-most-once)
-and counted in `BusExchange.dropped` (docs/protocol.md#bus-delivery). The outgoing queue
-is bounded (`BusSession`): publishers wait for room (`drain`), or the newest message is
-dropped and counted; a message over the broker's limit raises `PayloadTooLargeError`.
+the other nodes, which deliver with `LocalNode.deliver` (encoded once). This module
+composes the exchange and sorts what arrives; its parts are `asks` (asks and counts
+across nodes, docs/protocol.md#cluster-asks), `peers` (which nodes are there, from their
+hello, beats and bye), `presence` (rosters and room changes), `numbering` (what was
+missed) and `session` (the link and its bounded queue). While the broker is away, local
+traffic goes on and what other nodes should have received is dropped (pub/sub is
+at-most-once) and counted in `BusExchange.dropped` (docs/protocol.md#bus-delivery).
 """
 
 from __future__ import annotations
@@ -19,34 +18,24 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import time
 from collections.abc import Callable, Collection, Coroutine
 from typing import Any
 
-import attrs
-
-from ..errors import (
-    AskTimeoutError,
-    NeffosError,
-    NoRecipientError,
-    PayloadTooLargeError,
-    WriteClosedError,
-    error_text,
-)
+from ..background import Background
 from ..exchange import ClusterCount, ExchangeHealth, Exclusion, LocalNode, Target
 from ..message import Message
 from ..presence import PresenceEvent, Roster
 from . import envelope
+from .asks import BusAsks
 from .envelope import Envelope, EnvelopeKind
-from .gathers import AskGather, CountGather
-from .link import HealthListener, Link, LinkSettings, RateLimitedWarning
+from .link import HealthListener, Link, LinkSettings
+from .numbering import Numbering
+from .peers import Peers
 from .presence import PRESENCE_KINDS, BusPresence
 from .session import BusSession
 
 logger = logging.getLogger("aioneffos.exchange")
 
-MAX_NUMBERED_CHANNELS = 100_000
-"""Channels a node numbers (and follows the numbers of) before it starts over: a new epoch."""
 LinkFactory = Callable[[LinkSettings], Link]
 """Makes a new, unopened link to the broker (called for every connect attempt)."""
 
@@ -99,6 +88,7 @@ class BusExchange:
         self.beat_misses = beat_misses
         self.count_timeout = count_timeout
         self._make_link = make_link
+        self._numbering = Numbering()
         self._session = BusSession(
             self._new_link,
             self._on_envelope,
@@ -114,42 +104,43 @@ class BusExchange:
             overflow=overflow,
             wait_timeout=wait_timeout,
             max_payload=max_payload,
-            stamp=self._stamp,
+            stamp=self._numbering.stamp,
         )
         self._local_node: LocalNode | None = None
         self._node = ""
         self._tokens = itertools.count(1)
-        self._asks: dict[str, AskGather] = {}
-        self._counts: dict[str, CountGather] = {}
-        self._peers: dict[str, tuple[int, float]] = {}
-        self._peers_changed = asyncio.Condition()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background = Background()
         self._warned_versions: set[int | None] = set()
         self._own_publish = b"\x00"  # never a prefix before start(): version 0 does not exist
-        self.received = 0
-        """Broadcasts and closes received from other nodes."""
-        self.missed = 0
-        """Broadcasts and closes other nodes published on channels this node wanted that never
-        arrived here (their numbers were skipped: this node's link was down meanwhile, or the
-        broker dropped them); each is counted once, by the node that missed it."""
-        self._epoch = 0
-        self._seqs: dict[str, int] = {}
-        self._own_close = b"\x00"
-        self._heard: dict[tuple[str, ...], dict[str, tuple[int, int]]] = {}
-        self._misses = RateLimitedWarning(
-            "%d message(s) from other nodes missed by %s since the last such line (numbers skipped:"
-            " the link was down, or the broker dropped them); latest from node %s"
-        )
         self._roster = BusPresence(
             lambda: self._node,
             self.channels,
             self._send,
             self._local,
-            lambda: str(next(self._tokens)),
+            self._token,
             self._spawn,
             self._session,
             count_timeout=count_timeout,
             retry_after=2 * beat_interval,
+        )
+        self._peers = Peers(
+            lambda: self._node,
+            lambda: self._session.healthy,
+            self._spawn,
+            self._roster.forget,
+            beat_interval=beat_interval,
+            beat_misses=beat_misses,
+        )
+        self._asks = BusAsks(
+            lambda: self._node,
+            self.channels,
+            self._send,
+            self._local,
+            self._token,
+            self._background,
+            self._session,
+            self._peers,
+            count_timeout=count_timeout,
         )
 
     def _new_link(self) -> Link:
@@ -212,9 +203,21 @@ class BusExchange:
         await self._session.room()
 
     @property
+    def received(self) -> int:
+        """Count the broadcasts and closes received from other nodes."""
+        return self._numbering.received
+
+    @property
+    def missed(self) -> int:
+        """Count the broadcasts and closes other nodes published on channels this node wanted
+        that never arrived here (their numbers were skipped: this node's link was down
+        meanwhile, or the broker dropped them); each is counted once, by the node that missed it."""
+        return self._numbering.missed
+
+    @property
     def peers(self) -> Collection[str]:
         """Give the ids of the other nodes heard from recently."""
-        return self._peers.keys()
+        return self._peers.ids
 
     def add_health_listener(self, listener: HealthListener) -> None:
         """Call *listener(healthy)* on every health transition (it must not block)."""
@@ -222,21 +225,17 @@ class BusExchange:
 
     async def wait_peers(self, count: int, timeout: float | None = None) -> bool:
         """Wait until at least *count* other nodes are known; False if not within *timeout*."""
-        try:
-            async with asyncio.timeout(timeout), self._peers_changed:
-                await self._peers_changed.wait_for(lambda: len(self._peers) >= count)
-        except TimeoutError:
-            return False
-        return True
+        return await self._peers.wait(count, timeout)
 
     async def synced(self, timeout: float | None = None) -> bool:
         """Wait until every subscription asked for so far is in effect; False if not within *timeout*."""
         return await self._session.synced(timeout)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background.keep(asyncio.get_running_loop().create_task(work))
+
+    def _token(self) -> str:
+        return str(next(self._tokens))
 
     def _local(self) -> LocalNode:
         if self._local_node is None:
@@ -259,10 +258,10 @@ class BusExchange:
         self._local_node = node
         self._node = node.node_id
         self._own_publish = envelope.head_prefix(EnvelopeKind.PUBLISH, self._node)
-        self._own_close = envelope.head_prefix(EnvelopeKind.CLOSE, self._node)
+        self._numbering.start(self._node)
         self._session.want(self.channels.node(self._node))
         self._session.want(self.channels.all())
-        self._spawn(self._watch_peers())
+        self._spawn(self._peers.watch())
         if not await self._session.start(f"node {self._node}"):
             logger.error(
                 "node %s: broker %s unreachable; serving local connections only, retrying in background",
@@ -274,77 +273,18 @@ class BusExchange:
         """Say goodbye to the other nodes, then close the link."""
         self._send(self.channels.all(), Envelope(EnvelopeKind.BYE, self._node))
         await self._session.stop()
-        for task in list(self._tasks):
-            task.cancel()
+        self._background.cancel()
 
     def _presence(self, kind: str) -> Envelope:
         return Envelope(kind, self._node, count=self._local().total_connections, roster=self._roster.version)
 
-    def _stamp(self, channel: str, data: bytes) -> bytes:
-        """Number a broadcast or close on its channel as it goes to the link (other kinds pass)."""
-        for prefix in (self._own_publish, self._own_close):
-            if data.startswith(prefix):
-                if len(self._seqs) >= MAX_NUMBERED_CHANNELS:
-                    self._seqs.clear()  # a new epoch: receivers start counting again
-                    self._epoch += 1
-                seq = self._seqs[channel] = self._seqs.get(channel, 0) + 1
-                return envelope.with_sequence(data, prefix, self._epoch, seq)
-        return data
-
-    def _count_missed(self, env: Envelope) -> None:
-        """Count what another node numbered on a channel this node wants and never got here."""
-        msg = env.message
-        key = (
-            ("id", msg.to)
-            if msg.to
-            else ("room", msg.namespace, msg.room)
-            if msg.room
-            else ("ns", msg.namespace)
-        )
-        heard = self._heard.get(key)
-        if heard is None:
-            if len(self._heard) >= MAX_NUMBERED_CHANNELS:
-                self._heard.clear()
-            heard = self._heard[key] = {}
-        last = heard.get(env.origin)
-        heard[env.origin] = (env.epoch, env.seq)
-        if last is None:
-            return  # the first heard since this node wants the channel: nothing to compare
-        last_epoch, last_seq = last
-        if env.epoch == last_epoch:
-            missed = env.seq - last_seq - 1
-        elif env.epoch > last_epoch:
-            missed = env.seq - 1  # the new epoch's earlier messages
-        else:
-            missed = 0
-        if missed > 0:
-            self.missed += missed
-            self._misses.note(missed, f"node {self._node}", env.origin)
-
     def _on_up(self) -> None:
-        self._epoch += 1
-        self._seqs.clear()
-        # Nobody could be heard while the link was down: every known node gets a full
-        # horizon from now to answer the hello before it is forgotten.
-        now = time.monotonic()
-        self._peers = {node: (count, now) for node, (count, _) in self._peers.items()}
+        self._numbering.new_epoch()
+        self._peers.heard_again()
         self._send(self.channels.all(), self._presence(EnvelopeKind.HELLO))
 
     def _on_tick(self) -> None:
         self._send(self.channels.all(), self._presence(EnvelopeKind.BEAT))
-
-    async def _watch_peers(self) -> None:
-        """Forget the nodes not heard from for *beat_misses* intervals (looked at 4 times an interval)."""
-        while True:
-            await asyncio.sleep(self.beat_interval / 4)
-            if not self._session.healthy:
-                continue  # nobody can be heard: a silence now says nothing about them
-            horizon = time.monotonic() - self.beat_misses * self.beat_interval
-            for node, (_, seen) in list(self._peers.items()):
-                if seen < horizon:
-                    self._forget_peer(
-                        node, f"went silent (no beat for {self.beat_misses} x {self.beat_interval:g}s)"
-                    )
 
     # -- the Exchange protocol ------------------------------------------------------
 
@@ -355,9 +295,7 @@ class BusExchange:
     def unsubscribe(self, target: Target) -> None:
         """Unsubscribe from the channel of *target*."""
         self._session.unwant(self.channels.name(target))
-        kind = target.kind
-        key = ("id", target.conn_id) if kind == "conn" else ("room", target.namespace, target.room)
-        self._heard.pop(key if kind != "namespace" else ("ns", target.namespace), None)
+        self._numbering.forget(target)
 
     def publish(self, msg: Message, exclusion: Exclusion) -> None:
         """Publish *msg* once for the other nodes; raise `PayloadTooLargeError` when it is too large."""
@@ -379,34 +317,7 @@ class BusExchange:
         only tells when no node subscribes at all (an unknown id); else `AskTimeoutError`
         after *timeout*.
         """
-        loop = asyncio.get_running_loop()
-        token = str(next(self._tokens))
-        env = Envelope(
-            EnvelopeKind.ASK,
-            self._node,
-            msg.evolve(wait=""),
-            exclusion,
-            token,
-            ttl_ms=int(timeout * 1000),
-        )
-        data = envelope.encode(env)
-        self._session.check_size(data, "an ask")
-        gather = AskGather(loop.create_future())
-        self._asks[token] = gather
-        local = loop.create_task(self._local().ask_local(msg, exclusion, timeout))
-        local.add_done_callback(gather.local_done)
-        # The local ask runs on to its own end even when another node answers first, so a
-        # late local reply is still matched (not dispatched to a handler as a new message).
-        self._tasks.add(local)
-        local.add_done_callback(self._tasks.discard)
-        try:
-            self._session.send(self.channels.name(Target.of_message(msg)), data, gather.expect)
-            async with asyncio.timeout(timeout):
-                return await gather.future
-        except TimeoutError:
-            raise AskTimeoutError(f"no reply to {msg.event!r} from the cluster within {timeout:g}s") from None
-        finally:
-            del self._asks[token]
+        return await self._asks.ask(msg, exclusion, timeout)
 
     async def count_connections(self) -> ClusterCount:
         """Count the connections of the cluster, asking every node (answers within
@@ -416,31 +327,7 @@ class BusExchange:
         count stale (`ClusterCount.missing`); while the link is down no node is asked, and
         the count is this node's plus the last known ones, stale.
         """
-        local = self._local().total_connections
-        now = time.monotonic()
-        if not self._session.healthy:
-            peers = self._peers
-            oldest = min((seen for _, seen in peers.values()), default=now)
-            total = local + sum(count for count, _ in peers.values())
-            return ClusterCount(total, stale=True, age=now - oldest, missing=tuple(sorted(peers)))
-        token = str(next(self._tokens))
-        gather = CountGather(asyncio.Event(), self._peers)
-        self._counts[token] = gather
-        try:
-            env = Envelope(EnvelopeKind.COUNT_REQUEST, self._node, token=token)
-            self._session.send(self.channels.all(), envelope.encode(env), gather.expect, urgent=True)
-            try:
-                async with asyncio.timeout(min(self.count_timeout, self._local().ask_timeout)):
-                    await gather.done.wait()
-            except TimeoutError:
-                logger.debug("node %s: some nodes did not answer a count in time", self._node)
-        finally:
-            del self._counts[token]
-        now = time.monotonic()
-        missing = sorted(node for node in self._peers if node not in gather.answers)
-        total = local + sum(gather.answers.values()) + sum(self._peers[node][0] for node in missing)
-        age = now - min((self._peers[node][1] for node in missing), default=now)
-        return ClusterCount(total, stale=bool(missing), age=age, missing=tuple(missing))
+        return await self._asks.count()
 
     # -- presence (scaleout.presence) ------------------------------------------------
 
@@ -474,120 +361,38 @@ class BusExchange:
             return
         try:
             if env.origin == self._node:
-                self._on_echo(env)
+                self._asks.echoed(env)  # our own ask or count back (Redis has no "no echo")
             else:
                 self._dispatch(env)
         except Exception:
             logger.exception("node %s: failed to handle %s from %s", self._node, env.kind, env.origin)
 
-    def _on_echo(self, env: Envelope) -> None:
-        """Our own message came back (Redis has no "no echo"): it counts as one receiver."""
-        if env.kind == EnvelopeKind.ASK and env.token in self._asks:
-            self._asks[env.token].none()
-        elif env.kind == EnvelopeKind.COUNT_REQUEST and env.token in self._counts:
-            self._counts[env.token].echo()
-
     def _dispatch(self, env: Envelope) -> None:
         kind, node = env.kind, self._local()
         if kind == EnvelopeKind.PUBLISH:
-            self.received += 1
-            if env.seq:
-                self._count_missed(env)
+            self._numbering.received_from(env)
             node.deliver(env.message, env.exclusion)
         elif kind == EnvelopeKind.ASK:
-            self._spawn(self._answer_ask(env))
+            self._spawn(self._asks.answer(env))
         elif kind in (EnvelopeKind.REPLY, EnvelopeKind.NONE):
-            if self._roster.answered(env):
-                return
-            gather = self._asks.get(env.token) if env.asker == self._node else None
-            if gather is not None:
-                if kind == EnvelopeKind.REPLY:
-                    gather.resolve(env.message)
-                else:
-                    gather.none()
+            if not self._roster.answered(env):
+                self._asks.replied(env)
         elif kind == EnvelopeKind.CLOSE:
-            self.received += 1
-            if env.seq:
-                self._count_missed(env)
+            self._numbering.received_from(env)
             node.close_local(env.message.to, env.code or envelope.DEFAULT_CLOSE_CODE, env.reason)
         elif kind == EnvelopeKind.COUNT_REQUEST:
-            answer = Envelope(
-                EnvelopeKind.COUNT,
-                self._node,
-                token=env.token,
-                asker=env.origin,
-                count=node.total_connections,
-            )
-            self._send(self.channels.node(env.origin), answer)
+            self._asks.answer_count(env)
         elif kind in (EnvelopeKind.COUNT, EnvelopeKind.HELLO, EnvelopeKind.BEAT):
-            self._seen_peer(env.origin, env.count)
-            if kind != EnvelopeKind.COUNT:
+            self._peers.seen(env.origin, env.count)
+            if kind == EnvelopeKind.COUNT:
+                self._asks.counted(env)
+            else:
                 self._roster.seen(env.origin, env.roster)
-            counting = (
-                self._counts.get(env.token)
-                if kind == EnvelopeKind.COUNT and env.asker == self._node
-                else None
-            )
-            if counting is not None:
-                counting.answer(env.origin, env.count)
             if kind == EnvelopeKind.HELLO:
                 self._send(self.channels.node(env.origin), self._presence(EnvelopeKind.BEAT))
         elif kind == EnvelopeKind.BYE:
-            self._forget_peer(env.origin, "left")
+            self._peers.forget(env.origin, "left")
         elif kind in PRESENCE_KINDS:
             self._roster.receive(env)
         else:
             logger.debug("node %s: skipped unknown bus message kind %r", self._node, kind)
-
-    async def _answer_ask(self, env: Envelope) -> None:
-        """Ask the local connections an ask from another node; answer REPLY or NONE."""
-        node = self._local()
-        timeout = env.ttl_ms / 1000 if env.ttl_ms else node.ask_timeout
-        msg = env.message
-        answer: Message | None
-        try:
-            answer = await node.ask_local(msg, env.exclusion, timeout)
-        except (NoRecipientError, AskTimeoutError):
-            answer = None
-        except WriteClosedError:
-            answer = msg.evolve(body=b"", err="write closed")
-        except NeffosError as exc:
-            answer = msg.evolve(body=b"", err=error_text(exc))
-        except Exception:
-            logger.exception("node %s: failed to ask %r for node %s", self._node, msg, env.origin)
-            answer = msg.evolve(body=b"", err="internal error")
-        kind = EnvelopeKind.NONE if answer is None else EnvelopeKind.REPLY
-        reply = Envelope(kind, self._node, answer or Message(), token=env.token, asker=env.origin)
-        try:
-            self._send(self.channels.node(env.origin), reply)
-        except PayloadTooLargeError as exc:
-            text = f"the reply is too large for the bus ({exc.size} bytes, limit {exc.limit})"
-            reply = attrs.evolve(reply, message=msg.evolve(body=b"", err=text))
-            self._send(self.channels.node(env.origin), reply)
-
-    def _seen_peer(self, node: str, count: int) -> None:
-        joined = node not in self._peers
-        self._peers[node] = (count, time.monotonic())
-        if joined:
-            logger.info(
-                "node %s: node %s joined; the cluster now has %d node(s)",
-                self._node,
-                node,
-                len(self._peers) + 1,
-            )
-            self._spawn(self._tell_peers_changed())
-
-    async def _tell_peers_changed(self) -> None:
-        async with self._peers_changed:
-            self._peers_changed.notify_all()
-
-    def _forget_peer(self, node: str, why: str) -> None:
-        self._roster.forget(node)
-        if self._peers.pop(node, None) is not None:
-            logger.info(
-                "node %s: node %s %s; the cluster now has %d node(s)",
-                self._node,
-                node,
-                why,
-                len(self._peers) + 1,
-            )
