@@ -36,26 +36,44 @@ _HAS_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
 class _ClientSocket:
-    """aiohttp's client websocket as a `Socket`: data frames as ``str``/``bytes``, the end as ``None``."""
+    """aiohttp's client websocket as a `Socket`: data frames as ``str``/``bytes``, the end as ``None``.
 
-    __slots__ = ("_receive", "_ws")
+    Once our close has started, the reading task gets ``None`` only when it has finished (the
+    server's close frame came, or `close_or_cut` gave up): aiohttp breaks a waiting ``receive``
+    at once, and a later one would start a close of its own that ours does not wait for; the
+    reading task would then end the connection, and `dial` close its session's transport,
+    under the close handshake (the server saw 1006 when frames to us were still in flight).
+    """
+
+    __slots__ = ("_closing", "_receive", "_ws")
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self._ws = ws
         self._receive = ws.receive
+        self._closing: asyncio.Future[None] | None = None
 
     async def receive(self, timeout: float | None = None) -> str | bytes | None:
-        msg = await self._receive(timeout)
-        kind = msg.type
-        if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
-            data: str | bytes = msg.data
-            return data
-        if kind is WSMsgType.ERROR:
-            logger.info("socket error: %s", msg.data)
+        if self._closing is None:
+            msg = await self._receive(timeout)
+            kind = msg.type
+            if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+                data: str | bytes = msg.data
+                return data
+            if kind is WSMsgType.ERROR:
+                logger.info("socket error: %s", msg.data)
+        closing = self._closing
+        if closing is not None:
+            await asyncio.shield(closing)  # bounded: `close_or_cut` cancels a close past its time
         return None
 
     async def close(self, *, code: int = CloseCode.NORMAL, message: bytes = b"") -> bool:
-        return await self._ws.close(code=code, message=message)
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_future()
+        try:
+            return await self._ws.close(code=code, message=message)
+        finally:
+            if not self._closing.done():
+                self._closing.set_result(None)
 
     @property
     def close_code(self) -> int | None:
