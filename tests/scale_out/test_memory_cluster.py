@@ -225,7 +225,10 @@ async def test_broker_loss_keeps_local_delivery_and_its_return_restores_the_clus
     nodes: list[InNode], connect: Connect, broker: MemoryBroker
 ) -> None:
     a, b = nodes
+    knows_u2 = asyncio.Event()
+    a.server.add_presence_listener(lambda event: knows_u2.set() if event.member.id == "u2" else None)
     a1, b1 = await connect(a, "u1"), await connect(b, "u2")
+    await wait(knows_u2.wait())  # counted as dropped below because node a knows u2 would have had it
 
     broker.stop()
     assert [await wait(node.health.get()) for node in nodes] == [False, False]
