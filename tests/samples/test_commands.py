@@ -1,5 +1,5 @@
 """What a new user types before and around the samples: ``make demo`` on a taken port, a sample
-run with a Python that lacks the packages."""
+run with a Python that lacks the packages; and the suite's own start of a sample on a taken port."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
+
+from support import sample_process
 from support.sample_process import StartSample
-from support.tools import REPO_ROOT, require
+from support.tools import REPO_ROOT, free_port, require
 
 TIMEOUT = 60.0  # `make demo` runs `.ci/setup demo` first (a no-op once set up)
 
@@ -58,3 +61,18 @@ async def test_sample_without_the_packages_says_how_to_set_up() -> None:
         "Run `make demo` once (it sets up .venv, then starts the chat), "
         "then `.venv/bin/python -m samples.<name>`.\n"
     )
+
+
+async def test_a_sample_whose_free_port_was_taken_meanwhile_starts_on_another(
+    start_sample: StartSample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `free_port` only says a port was free: a connection made on the machine before the sample
+    # listens may get it as its local port (under load, it happens). The launch tries another.
+    taken = await start_sample("basic")
+    ports = iter([taken.port])
+    monkeypatch.setattr(sample_process, "free_port", lambda: next(ports, None) or free_port())
+
+    sample = await start_sample("basic")
+
+    assert sample.port != taken.port
+    assert next(ports, None) is None  # the taken port was tried first

@@ -19,6 +19,12 @@ READY_MARK = "open http://"
 """What `samples.common.run` prints once the sample is listening."""
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
+PORT_TRIES = 5
+"""Launches on a new free port when the one picked was taken before the sample listened on it."""
+
+
+class PortTakenError(RuntimeError):
+    """The sample could not listen: its port was taken between `free_port` and its start."""
 
 
 @attrs.define(eq=False)
@@ -48,8 +54,22 @@ class SampleProcess:
 
     @classmethod
     async def launch(cls, name: str, *args: str, port: int | None = None) -> SampleProcess:
-        """Run ``python -m samples.<name> --port <port> *args`` and return once a GET ``/`` succeeds."""
-        port = port or free_port()
+        """Run ``python -m samples.<name> --port <port> *args`` and return once a GET ``/`` succeeds.
+
+        Without *port*, on a free one; when that was taken before the sample listened (`free_port`
+        only says it was free: any connection made on the machine meanwhile may get it as its
+        local port, as under load it does), again on another, up to `PORT_TRIES` times.
+        """
+        for tries_left in reversed(range(PORT_TRIES)):
+            try:
+                return await cls._launch(name, args, port or free_port())
+            except PortTakenError:
+                if port is not None or not tries_left:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    async def _launch(cls, name: str, args: tuple[str, ...], port: int) -> SampleProcess:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -78,7 +98,10 @@ class SampleProcess:
             raw = await self.process.stdout.readline()
             if not raw:
                 code = await self.process.wait()
-                raise RuntimeError(f"samples.{self.name} exited with {code} before serving:\n{self.output}")
+                failure = f"samples.{self.name} exited with {code} before serving:\n{self.output}"
+                if f":{self.port}: address already in use" in self.output:
+                    raise PortTakenError(failure)
+                raise RuntimeError(failure)
             self.lines.append(raw.decode(errors="replace").rstrip())
             if READY_MARK in self.lines[-1]:
                 break
