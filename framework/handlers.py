@@ -72,6 +72,11 @@ def compile_namespaces(source: HandlerSource) -> dict[str, NamespaceTable]:
     for ns, events in namespaces.items():
         if not isinstance(ns, str):
             raise TypeError(f"namespace names are str, got {ns!r}")
+        if not isinstance(events, Mapping):
+            raise TypeError(
+                f"the events of namespace {ns!r} must be a mapping of event to handler: got {events!r}; "
+                "if these are events rather than namespaces, wrap them in Events({...}) for namespace ''"
+            )
         entries: dict[str, EventEntry] = {}
         for event, handler in events.items():
             if not callable(handler):

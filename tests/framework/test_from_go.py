@@ -389,3 +389,13 @@ async def test_namespace_connected_handler_sees_str_id_on_the_client(serve: Serv
     )
     await client.connect("default")
     assert await seen.get() == "zoe"
+
+
+@pytest.mark.parametrize("events", [{ON_NATIVE_MESSAGE: print}, {"chat": print}])
+async def test_events_given_as_a_plain_dict_say_to_wrap_them_in_events(events: dict[str, object]) -> None:
+    # neffos.New(upgrader, neffos.Events{...}) ported as a plain dict: it reads as namespaces.
+    hint = r"wrap them in Events\(\{\.\.\.\}\) for namespace ''"
+    with pytest.raises(TypeError, match=rf"namespace {next(iter(events))!r} .*: got .*{hint}"):
+        Server(events)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=hint):
+        await dial("ws://127.0.0.1:9/unused", events)  # type: ignore[arg-type]
