@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, final
 
 import attrs
 
+from .background import Background
 from .conn import Conn
 from .delivery import ask_each, deliver, exclusion_of
 from .errors import NoRecipientError, ServerClosedError
@@ -103,7 +104,7 @@ class Server:
         self._started = False
         self._closed = False
         self._start_lock = asyncio.Lock()
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = Background()  # the work of `do` not awaited
         self._emptied: asyncio.Event | None = None  # set once closing and no connection is left
         self._close_done: asyncio.Event | None = None
         self._watch: asyncio.Task[None] | None = None
@@ -414,9 +415,7 @@ class Server:
         if work is None:
             return DONE
         task = asyncio.get_running_loop().create_task(work)
-        # The loop holds tasks weakly: keep this one until it ends, awaited or not.
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._background.keep(task)  # the loop holds tasks weakly: until it ends, awaited or not
         return task
 
     # -- cluster-wide (through the exchange) ------------------------------------
