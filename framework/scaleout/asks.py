@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 
 import attrs
 
-from ..background import Background
 from ..errors import (
     AskTimeoutError,
     NeffosError,
@@ -24,46 +22,28 @@ from ..errors import (
     WriteClosedError,
     error_text,
 )
-from ..exchange import ClusterCount, Exclusion, LocalNode, Target
+from ..exchange import ClusterCount, Exclusion, Target
 from ..message import Message
 from . import envelope
-from .envelope import Channels, Envelope, EnvelopeKind
+from .envelope import Envelope, EnvelopeKind
 from .gathers import AskGather, CountGather
+from .node import BusNode
 from .peers import Peers
-from .session import BusSession
 
 logger = logging.getLogger("aioneffos.exchange")
 
 
 class BusAsks:
-    """The asks and counts of one node across the cluster (see the module docstring).
+    """The asks and counts of *node* across the cluster (see the module docstring); *peers*
+    are the nodes known to answer a count."""
 
-    *node* gives this node's id (known once started), *send* sends one of the cluster's own
-    envelopes (urgent), *local* gives the served node, *token* a fresh token,
-    *background* keeps the tasks the exchange runs; *session* is the link to the broker and
-    *peers* the nodes known to answer a count.
-    """
-
-    def __init__(
-        self,
-        node: Callable[[], str],
-        channels: Channels,
-        send: Callable[[str, Envelope], None],
-        local: Callable[[], LocalNode],
-        token: Callable[[], str],
-        background: Background,
-        session: BusSession,
-        peers: Peers,
-        *,
-        count_timeout: float,
-    ) -> None:
-        self._node = node
-        self._channels = channels
-        self._send = send
-        self._local = local
-        self._token = token
-        self._background = background
-        self._session = session
+    def __init__(self, node: BusNode, peers: Peers, *, count_timeout: float) -> None:
+        self._bus = node
+        self._channels = node.channels
+        self._send = node.send
+        self._local = node.local
+        self._token = node.token
+        self._session = node.session
         self._peers = peers
         self.count_timeout = count_timeout
         self._asks: dict[str, AskGather] = {}
@@ -77,7 +57,7 @@ class BusAsks:
         token = self._token()
         env = Envelope(
             EnvelopeKind.ASK,
-            self._node(),
+            self._bus.id,
             msg.evolve(wait=""),
             exclusion,
             token,
@@ -91,7 +71,7 @@ class BusAsks:
         local.add_done_callback(gather.local_done)
         # The local ask runs on to its own end even when another node answers first, so a
         # late local reply is still matched (not dispatched to a handler as a new message).
-        self._background.keep(local)
+        self._bus.background.keep(local)
         try:
             self._session.send(self._channels.name(Target.of_message(msg)), data, gather.expect)
             async with asyncio.timeout(timeout):
@@ -114,13 +94,13 @@ class BusAsks:
         gather = CountGather(asyncio.Event(), self._peers.ids)
         self._counts[token] = gather
         try:
-            env = Envelope(EnvelopeKind.COUNT_REQUEST, self._node(), token=token)
+            env = Envelope(EnvelopeKind.COUNT_REQUEST, self._bus.id, token=token)
             self._session.send(self._channels.all(), envelope.encode(env), gather.expect, urgent=True)
             try:
                 async with asyncio.timeout(min(self.count_timeout, self._local().ask_timeout)):
                     await gather.done.wait()
             except TimeoutError:
-                logger.debug("node %s: some nodes did not answer a count in time", self._node())
+                logger.debug("node %s: some nodes did not answer a count in time", self._bus.id)
         finally:
             del self._counts[token]
         now = time.monotonic()
@@ -141,7 +121,7 @@ class BusAsks:
 
     def replied(self, env: Envelope) -> None:
         """Take a ``rep`` or ``none`` answering one of this node's asks (others are late: skipped)."""
-        gather = self._asks.get(env.token) if env.asker == self._node() else None
+        gather = self._asks.get(env.token) if env.asker == self._bus.id else None
         if gather is not None:
             if env.kind == EnvelopeKind.REPLY:
                 gather.resolve(env.message)
@@ -150,7 +130,7 @@ class BusAsks:
 
     def counted(self, env: Envelope) -> None:
         """Take a count answering one of this node's count requests (others are late: skipped)."""
-        gather = self._counts.get(env.token) if env.asker == self._node() else None
+        gather = self._counts.get(env.token) if env.asker == self._bus.id else None
         if gather is not None:
             gather.answer(env.origin, env.count)
 
@@ -158,7 +138,7 @@ class BusAsks:
 
     def answer_count(self, env: Envelope) -> None:
         """Answer another node's count request with this node's number of connections."""
-        node = self._node()
+        node = self._bus.id
         count = self._local().total_connections
         answer = Envelope(EnvelopeKind.COUNT, node, token=env.token, asker=env.origin, count=count)
         self._send(self._channels.node(env.origin), answer)
@@ -178,10 +158,10 @@ class BusAsks:
         except NeffosError as exc:
             answer = msg.evolve(body=b"", err=error_text(exc))
         except Exception:
-            logger.exception("node %s: failed to ask %r for node %s", self._node(), msg, env.origin)
+            logger.exception("node %s: failed to ask %r for node %s", self._bus.id, msg, env.origin)
             answer = msg.evolve(body=b"", err="internal error")
         kind = EnvelopeKind.NONE if answer is None else EnvelopeKind.REPLY
-        reply = Envelope(kind, self._node(), answer or Message(), token=env.token, asker=env.origin)
+        reply = Envelope(kind, self._bus.id, answer or Message(), token=env.token, asker=env.origin)
         try:
             self._send(self._channels.node(env.origin), reply)
         except PayloadTooLargeError as exc:

@@ -15,13 +15,9 @@ at-most-once) and counted in `BusExchange.dropped` (docs/protocol.md#bus-deliver
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import logging
-from collections.abc import Callable, Collection, Coroutine
-from typing import Any
+from collections.abc import Callable, Collection
 
-from ..background import Background
 from ..exchange import ClusterCount, ExchangeHealth, Exclusion, LocalNode, Target
 from ..message import Message
 from ..presence import PresenceEvent, Roster
@@ -29,6 +25,7 @@ from . import envelope
 from .asks import BusAsks
 from .envelope import Envelope, EnvelopeKind
 from .link import HealthListener, Link, LinkSettings
+from .node import BusNode
 from .numbering import Numbering
 from .peers import Peers
 from .presence import PRESENCE_KINDS, BusPresence
@@ -106,46 +103,18 @@ class BusExchange:
             max_payload=max_payload,
             stamp=self._numbering.stamp,
         )
-        self._local_node: LocalNode | None = None
-        self._node = ""
-        self._tokens = itertools.count(1)
-        self._background = Background()
+        self._bus = BusNode(self.channels, self._session)
         self._warned_versions: set[int | None] = set()
         self._own_publish = b"\x00"  # never a prefix before start(): version 0 does not exist
-        self._roster = BusPresence(
-            lambda: self._node,
-            self.channels,
-            self._send,
-            self._local,
-            self._token,
-            self._spawn,
-            self._session,
-            count_timeout=count_timeout,
-            retry_after=2 * beat_interval,
-        )
+        self._roster = BusPresence(self._bus, count_timeout=count_timeout, retry_after=2 * beat_interval)
         self._peers = Peers(
-            lambda: self._node,
-            lambda: self._session.healthy,
-            self._spawn,
-            self._roster.forget,
-            beat_interval=beat_interval,
-            beat_misses=beat_misses,
+            self._bus, self._roster.forget, beat_interval=beat_interval, beat_misses=beat_misses
         )
-        self._asks = BusAsks(
-            lambda: self._node,
-            self.channels,
-            self._send,
-            self._local,
-            self._token,
-            self._background,
-            self._session,
-            self._peers,
-            count_timeout=count_timeout,
-        )
+        self._asks = BusAsks(self._bus, self._peers, count_timeout=count_timeout)
 
     def _new_link(self) -> Link:
         settings = LinkSettings(
-            self._node, self.connect_timeout, self.beat_interval, self._session.configured_max_payload
+            self._bus.id, self.connect_timeout, self.beat_interval, self._session.configured_max_payload
         )
         return self._make_link(settings)
 
@@ -231,21 +200,6 @@ class BusExchange:
         """Wait until every subscription asked for so far is in effect; False if not within *timeout*."""
         return await self._session.synced(timeout)
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        self._background.keep(asyncio.get_running_loop().create_task(work))
-
-    def _token(self) -> str:
-        return str(next(self._tokens))
-
-    def _local(self) -> LocalNode:
-        if self._local_node is None:
-            raise RuntimeError("exchange used before Server.start()")
-        return self._local_node
-
-    def _send(self, channel: str, env: Envelope) -> None:
-        """Send a message of the cluster's own (presence, answers): urgent, never dropped for room."""
-        self._session.send(channel, envelope.encode(env), urgent=True)
-
     # -- lifecycle ----------------------------------------------------------------
 
     async def start(self, node: LocalNode) -> None:
@@ -253,38 +207,40 @@ class BusExchange:
 
         Raise `RuntimeError` when this exchange already serves another server (one per node).
         """
-        if self._local_node is not None:
+        if self._bus.served is not None:
             raise RuntimeError("this exchange already serves a server: give each Server its own")
-        self._local_node = node
-        self._node = node.node_id
-        self._own_publish = envelope.head_prefix(EnvelopeKind.PUBLISH, self._node)
-        self._numbering.start(self._node)
-        self._session.want(self.channels.node(self._node))
+        self._bus.served = node
+        self._bus.id = node.node_id
+        self._own_publish = envelope.head_prefix(EnvelopeKind.PUBLISH, self._bus.id)
+        self._numbering.start(self._bus.id)
+        self._session.want(self.channels.node(self._bus.id))
         self._session.want(self.channels.all())
-        self._spawn(self._peers.watch())
-        if not await self._session.start(f"node {self._node}"):
+        self._bus.spawn(self._peers.watch())
+        if not await self._session.start(f"node {self._bus.id}"):
             logger.error(
                 "node %s: broker %s unreachable; serving local connections only, retrying in background",
-                self._node,
+                self._bus.id,
                 self.broker,
             )
 
     async def stop(self) -> None:
         """Say goodbye to the other nodes, then close the link."""
-        self._send(self.channels.all(), Envelope(EnvelopeKind.BYE, self._node))
+        self._bus.send(self.channels.all(), Envelope(EnvelopeKind.BYE, self._bus.id))
         await self._session.stop()
-        self._background.cancel()
+        self._bus.background.cancel()
 
     def _presence(self, kind: str) -> Envelope:
-        return Envelope(kind, self._node, count=self._local().total_connections, roster=self._roster.version)
+        return Envelope(
+            kind, self._bus.id, count=self._bus.local().total_connections, roster=self._roster.version
+        )
 
     def _on_up(self) -> None:
         self._numbering.new_epoch()
         self._peers.heard_again()
-        self._send(self.channels.all(), self._presence(EnvelopeKind.HELLO))
+        self._bus.send(self.channels.all(), self._presence(EnvelopeKind.HELLO))
 
     def _on_tick(self) -> None:
-        self._send(self.channels.all(), self._presence(EnvelopeKind.BEAT))
+        self._bus.send(self.channels.all(), self._presence(EnvelopeKind.BEAT))
 
     # -- the Exchange protocol ------------------------------------------------------
 
@@ -300,12 +256,12 @@ class BusExchange:
     def publish(self, msg: Message, exclusion: Exclusion) -> None:
         """Publish *msg* once for the other nodes; raise `PayloadTooLargeError` when it is too large."""
         channel = self.channels.name(Target.of_message(msg))
-        data = envelope.encode(Envelope(EnvelopeKind.PUBLISH, self._node, msg, exclusion))
+        data = envelope.encode(Envelope(EnvelopeKind.PUBLISH, self._bus.id, msg, exclusion))
         self._session.send(channel, data, wanted=lambda: self._roster.reach(msg))
 
     def close_connection(self, conn_id: str, code: int, reason: str) -> None:
         """Publish a forced close of id *conn_id* for the other nodes."""
-        env = Envelope(EnvelopeKind.CLOSE, self._node, Message(to=conn_id), code=code, reason=reason)
+        env = Envelope(EnvelopeKind.CLOSE, self._bus.id, Message(to=conn_id), code=code, reason=reason)
         channel = self.channels.name(Target.of_conn(conn_id))
         self._session.send(channel, envelope.encode(env), wanted=lambda: self._roster.knows(conn_id))
 
@@ -360,20 +316,20 @@ class BusExchange:
             logger.log(logging.WARNING if first else logging.DEBUG, "skipped a bus message: %s", exc)
             return
         try:
-            if env.origin == self._node:
+            if env.origin == self._bus.id:
                 self._asks.echoed(env)  # our own ask or count back (Redis has no "no echo")
             else:
                 self._dispatch(env)
         except Exception:
-            logger.exception("node %s: failed to handle %s from %s", self._node, env.kind, env.origin)
+            logger.exception("node %s: failed to handle %s from %s", self._bus.id, env.kind, env.origin)
 
     def _dispatch(self, env: Envelope) -> None:
-        kind, node = env.kind, self._local()
+        kind, node = env.kind, self._bus.local()
         if kind == EnvelopeKind.PUBLISH:
             self._numbering.received_from(env)
             node.deliver(env.message, env.exclusion)
         elif kind == EnvelopeKind.ASK:
-            self._spawn(self._asks.answer(env))
+            self._bus.spawn(self._asks.answer(env))
         elif kind in (EnvelopeKind.REPLY, EnvelopeKind.NONE):
             if not self._roster.answered(env):
                 self._asks.replied(env)
@@ -389,10 +345,10 @@ class BusExchange:
             else:
                 self._roster.seen(env.origin, env.roster)
             if kind == EnvelopeKind.HELLO:
-                self._send(self.channels.node(env.origin), self._presence(EnvelopeKind.BEAT))
+                self._bus.send(self.channels.node(env.origin), self._presence(EnvelopeKind.BEAT))
         elif kind == EnvelopeKind.BYE:
             self._peers.forget(env.origin, "left")
         elif kind in PRESENCE_KINDS:
             self._roster.receive(env)
         else:
-            logger.debug("node %s: skipped unknown bus message kind %r", self._node, kind)
+            logger.debug("node %s: skipped unknown bus message kind %r", self._bus.id, kind)

@@ -141,7 +141,13 @@ class OutgoingQueue:
         urgent: bool = False,
         wanted: Callable[[], bool] | None = None,
     ) -> None:
-        """Queue *data* for *channel* (see `BusSession.send`)."""
+        """Queue *data* for *channel*; *on_count* learns how many nodes received it.
+
+        Raise `PayloadTooLargeError` (nothing queued) when *data* is over the broker's limit.
+        An *urgent* message goes before the others and is never dropped for room. While
+        no link is open a message is dropped, and counted unless *wanted* says no other
+        node would have received it.
+        """
         self.check_size(data)
         if not self.open:
             if not urgent and (wanted is None or wanted()):

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Collection, Coroutine
-from typing import Any
+from collections.abc import Callable, Collection
+
+from .node import BusNode
 
 logger = logging.getLogger("aioneffos.exchange")
 
@@ -19,23 +20,13 @@ logger = logging.getLogger("aioneffos.exchange")
 class Peers:
     """The other nodes one node has heard from recently (see the module docstring).
 
-    *node* gives this node's id (known once started), *healthy* tells whether its link is
-    up, *spawn* runs a task the exchange keeps, and *on_forget* is told each node forgotten.
+    *node* is this node, and *on_forget* is told each node forgotten.
     """
 
     def __init__(
-        self,
-        node: Callable[[], str],
-        healthy: Callable[[], bool],
-        spawn: Callable[[Coroutine[Any, Any, None]], None],
-        on_forget: Callable[[str], None],
-        *,
-        beat_interval: float,
-        beat_misses: int,
+        self, node: BusNode, on_forget: Callable[[str], None], *, beat_interval: float, beat_misses: int
     ) -> None:
-        self._node = node
-        self._healthy = healthy
-        self._spawn = spawn
+        self._bus = node
         self._on_forget = on_forget
         self.beat_interval = beat_interval
         self.beat_misses = beat_misses
@@ -65,11 +56,11 @@ class Peers:
         if joined:
             logger.info(
                 "node %s: node %s joined; the cluster now has %d node(s)",
-                self._node(),
+                self._bus.id,
                 node,
                 len(self.known) + 1,
             )
-            self._spawn(self._tell_changed())
+            self._bus.spawn(self._tell_changed())
 
     def forget(self, node: str, why: str) -> None:
         """*node* left or went silent (*why*, for the log)."""
@@ -77,7 +68,7 @@ class Peers:
         if self.known.pop(node, None) is not None:
             logger.info(
                 "node %s: node %s %s; the cluster now has %d node(s)",
-                self._node(),
+                self._bus.id,
                 node,
                 why,
                 len(self.known) + 1,
@@ -93,7 +84,7 @@ class Peers:
         """Forget the nodes not heard from for *beat_misses* intervals (looked at 4 times an interval)."""
         while True:
             await asyncio.sleep(self.beat_interval / 4)
-            if not self._healthy():
+            if not self._bus.session.healthy:
                 continue  # nobody can be heard: a silence now says nothing about them
             horizon = time.monotonic() - self.beat_misses * self.beat_interval
             for node, (_, seen) in list(self.known.items()):

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
 
 from ..errors import AskTimeoutError, NeffosError, error_text, resolve_remote_error
-from ..exchange import LocalNode, Target
+from ..exchange import Target
 from ..message import Message
 from ..presence import PresenceEvent, Roster
 from . import envelope
-from .envelope import Channels, Envelope, EnvelopeKind
+from .envelope import Envelope, EnvelopeKind
 from .gathers import RoomGather
+from .node import BusNode
 from .rosters import Rosters, decode_change, decode_part, encode_change, encode_parts
-from .session import BusSession
 
 logger = logging.getLogger("aioneffos.exchange")
 
@@ -41,34 +39,16 @@ SNAPSHOT_PART = 256 << 10
 
 
 class BusPresence:
-    """Presence over the bus for one node (see the module docstring).
+    """Presence over the bus for *node* (see the module docstring)."""
 
-    *node* gives this node's id (known once started), *send* sends one of the cluster's
-    own envelopes (urgent), *local* gives the served node, *token* a fresh token, *spawn*
-    runs a task the exchange keeps; *session* tells whether the broker is reachable and
-    its size limit.
-    """
-
-    def __init__(
-        self,
-        node: Callable[[], str],
-        channels: Channels,
-        send: Callable[[str, Envelope], None],
-        local: Callable[[], LocalNode],
-        token: Callable[[], str],
-        spawn: Callable[[Coroutine[Any, Any, None]], None],
-        session: BusSession,
-        *,
-        count_timeout: float,
-        retry_after: float,
-    ) -> None:
-        self._node = node
-        self._channels = channels
-        self._send = send
-        self._local = local
-        self._token = token
-        self._spawn = spawn
-        self._session = session
+    def __init__(self, node: BusNode, *, count_timeout: float, retry_after: float) -> None:
+        self._bus = node
+        self._channels = node.channels
+        self._send = node.send
+        self._local = node.local
+        self._token = node.token
+        self._spawn = node.spawn
+        self._session = node.session
         self._count_timeout = count_timeout
         self.version = 0
         """This node's roster version: how many changes it has published."""
@@ -82,14 +62,14 @@ class BusPresence:
         """Publish a change of this node's roster (a new version) for the other nodes."""
         self.version += 1
         env = Envelope(
-            EnvelopeKind.MEMBER, self._node(), Message(body=encode_change(event)), roster=self.version
+            EnvelopeKind.MEMBER, self._bus.id, Message(body=encode_change(event)), roster=self.version
         )
         self._send(self._channels.all(), env)
 
     def _send_roster(self, asker: str, token: str) -> None:
         limit = self._session.max_payload or SNAPSHOT_PART
         budget = max(1024, min(limit, SNAPSHOT_PART) - 1024)
-        node = self._node()
+        node = self._bus.id
         for body in encode_parts(self._local().roster.seats(), budget):
             env = Envelope(
                 EnvelopeKind.ROSTER, node, Message(body=body), token=token, asker=asker, roster=self.version
@@ -129,7 +109,7 @@ class BusPresence:
     def _ask_roster(self, node: str) -> str:
         token = self._token()
         self._send(
-            self._channels.node(node), Envelope(EnvelopeKind.ROSTER_REQUEST, self._node(), token=token)
+            self._channels.node(node), Envelope(EnvelopeKind.ROSTER_REQUEST, self._bus.id, token=token)
         )
         return token
 
@@ -153,7 +133,7 @@ class BusPresence:
         elif kind == EnvelopeKind.ROSTER_REQUEST:
             self._send_roster(env.origin, env.token)
         elif kind == EnvelopeKind.ROSTER:
-            if env.asker == self._node():
+            if env.asker == self._bus.id:
                 index, total, seats = decode_part(env.message.body, env.origin)
                 self._heard(self._rosters.part(env.origin, env.token, env.roster, index, total, seats))
         else:
@@ -175,7 +155,7 @@ class BusPresence:
         self._room_changes[token] = gather
         kind = EnvelopeKind.ROOM_JOIN if join else EnvelopeKind.ROOM_LEAVE
         msg = Message(namespace, room=room, to=conn_id)
-        env = Envelope(kind, self._node(), msg, token=token, ttl_ms=int(timeout * 1000))
+        env = Envelope(kind, self._bus.id, msg, token=token, ttl_ms=int(timeout * 1000))
         try:
             self._session.send(
                 self._channels.name(Target.of_conn(conn_id)), envelope.encode(env), urgent=True
@@ -193,7 +173,7 @@ class BusPresence:
 
     def answered(self, env: Envelope) -> bool:
         """Take a ``rep`` answering one of this node's room changes; tell whether it was one."""
-        changing = self._room_changes.get(env.token) if env.asker == self._node() else None
+        changing = self._room_changes.get(env.token) if env.asker == self._bus.id else None
         if changing is None:
             return False
         changing.answer(env.origin, env.count, env.message.err)
@@ -210,9 +190,9 @@ class BusPresence:
         except NeffosError as exc:
             count, answer = 0, Message(err=error_text(exc))
         except Exception as exc:
-            logger.exception("node %s: failed to change a room for node %s", self._node(), env.origin)
+            logger.exception("node %s: failed to change a room for node %s", self._bus.id, env.origin)
             count, answer = 0, Message(err=error_text(exc))
         reply = Envelope(
-            EnvelopeKind.REPLY, self._node(), answer, token=env.token, asker=env.origin, count=count
+            EnvelopeKind.REPLY, self._bus.id, answer, token=env.token, asker=env.origin, count=count
         )
         self._send(self._channels.node(env.origin), reply)

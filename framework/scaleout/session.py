@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from ..exchange import ExchangeHealth
-from .link import HealthListener, Link, OnCount, cancel_and_wait, logger
+from .link import HealthListener, Link, cancel_and_wait, logger
 from .outgoing import OutgoingQueue
 
 
@@ -59,6 +59,10 @@ class BusSession:
             max_payload=max_payload,
             stamp=stamp,
         )
+        self.send = self._queue.send
+        """Queue a message for the broker (`OutgoingQueue.send`)."""
+        self.check_size = self._queue.check_size
+        """Raise `PayloadTooLargeError` for a message over the broker's limit (`OutgoingQueue.check_size`)."""
         self._make_link = make_link
         self._on_envelope = on_envelope
         self._on_up = on_up
@@ -170,28 +174,6 @@ class BusSession:
             self._changed.set()
 
     # -- sending --------------------------------------------------------------------
-
-    def check_size(self, data: bytes, what: str = "a message") -> None:
-        """Raise `PayloadTooLargeError` when *data* is over the broker's limit (counted and logged)."""
-        self._queue.check_size(data, what)
-
-    def send(
-        self,
-        channel: str,
-        data: bytes,
-        on_count: OnCount | None = None,
-        *,
-        urgent: bool = False,
-        wanted: Callable[[], bool] | None = None,
-    ) -> None:
-        """Queue *data* for *channel*; *on_count* learns how many nodes received it.
-
-        Raise `PayloadTooLargeError` (nothing queued) when *data* is over the broker's limit.
-        An *urgent* message goes before the others and is never dropped for room. While
-        the link is down a message is dropped, and counted unless *wanted* says no other
-        node would have received it.
-        """
-        self._queue.send(channel, data, on_count, urgent=urgent, wanted=wanted)
 
     async def room(self, timeout: float | None = None) -> bool:
         """Wait until the queue is less than half full (see `OutgoingQueue.room`)."""
