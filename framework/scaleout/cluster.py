@@ -241,6 +241,7 @@ class BusExchange:
 
     def _on_tick(self) -> None:
         self._bus.send(self.channels.all(), self._presence(EnvelopeKind.BEAT))
+        self._numbering.flush_warnings()
 
     # -- the Exchange protocol ------------------------------------------------------
 

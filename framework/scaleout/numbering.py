@@ -13,7 +13,7 @@ from __future__ import annotations
 from ..exchange import Target
 from . import envelope
 from .envelope import Envelope, EnvelopeKind
-from .link import RateLimitedWarning
+from .link import WARN_INTERVAL, RateLimitedWarning
 
 MAX_NUMBERED_CHANNELS = 100_000
 """Channels a node numbers (and follows the numbers of) before it starts over: a new epoch."""
@@ -28,7 +28,7 @@ def _key(target: Target) -> tuple[str, ...]:
 class Numbering:
     """The numbers one node gives its broadcasts and closes, and those it hears from the others."""
 
-    def __init__(self) -> None:
+    def __init__(self, warn_interval: float = WARN_INTERVAL) -> None:
         self.received = 0
         """Broadcasts and closes received from other nodes."""
         self.missed = 0
@@ -41,7 +41,8 @@ class Numbering:
         self._heard: dict[tuple[str, ...], dict[str, tuple[int, int]]] = {}
         self._misses = RateLimitedWarning(
             "%d message(s) from other nodes missed by %s since the last such line (numbers skipped:"
-            " the link was down, or the broker dropped them); latest from node %s"
+            " the link was down, or the broker dropped them); latest from node %s",
+            warn_interval,
         )
 
     def start(self, node: str) -> None:
@@ -72,6 +73,10 @@ class Numbering:
         self.received += 1
         if env.seq:
             self._count_missed(env)
+
+    def flush_warnings(self) -> None:
+        """Log the misses summed since the last line once its interval has passed (every tick)."""
+        self._misses.flush()
 
     def forget(self, target: Target) -> None:
         """This node no longer wants the channel of *target*: stop following its numbers."""
