@@ -49,11 +49,15 @@ class InNode:
 class Client:
     """A dialled client that records every event of namespace ``chat`` by name."""
 
+    timeout = TIMEOUT
+    """How long `next` waits for an event."""
+
     def __init__(self, conn: Conn, ns: NSConn, inbox: defaultdict[str, asyncio.Queue[Message]]) -> None:
         self.conn, self.ns, self.inbox = conn, ns, inbox
 
     async def next(self, event: str) -> Message:
-        return await wait(self.inbox[event].get())
+        async with asyncio.timeout(self.timeout):
+            return await self.inbox[event].get()
 
     def pending(self, event: str) -> int:
         return self.inbox[event].qsize()

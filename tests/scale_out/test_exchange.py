@@ -14,9 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
-import attrs
 import pytest
-from aiohttp import web
 
 from aioneffos.framework import (
     AskTimeoutError,
@@ -35,33 +33,17 @@ from aioneffos.framework.scaleout.envelope import Envelope, EnvelopeKind, encode
 from aioneffos.framework.scaleout.nats import NATSLink
 from aioneffos.framework.scaleout.redis import RedisLink
 from support.serving import Serve
+from tests.scale_out import inprocess
+from tests.scale_out.inprocess import InNode, answer, refuse, user_id
 from tests.scale_out.processes import WAIT_TIMEOUT, Broker
 
 pytestmark = pytest.mark.broker
 
 
-@attrs.define(eq=False)
-class InNode:
-    """One in-process node: its server, exchange, URL and the health changes it saw."""
+class Client(inprocess.Client):
+    """A client of a node on a real broker, which may take longer than a memory broker."""
 
-    server: Server
-    exchange: BusExchange
-    url: str
-    health: asyncio.Queue[bool] = attrs.Factory(asyncio.Queue)
-
-
-class Client:
-    """A dialled client that records every event of namespace ``chat`` by name."""
-
-    def __init__(self, conn: Conn, ns: NSConn, inbox: defaultdict[str, asyncio.Queue[Message]]) -> None:
-        self.conn, self.ns, self.inbox = conn, ns, inbox
-
-    async def next(self, event: str) -> Message:
-        async with asyncio.timeout(WAIT_TIMEOUT):
-            return await self.inbox[event].get()
-
-    def pending(self, event: str) -> int:
-        return self.inbox[event].qsize()
+    timeout = WAIT_TIMEOUT
 
 
 def make_exchange(broker: Broker, **more: Any) -> BusExchange:
@@ -69,18 +51,6 @@ def make_exchange(broker: Broker, **more: Any) -> BusExchange:
     if broker.kind == "redis":
         return RedisExchange(broker.url, **options)
     return NATSExchange(broker.url, **options)
-
-
-def user_id(request: web.Request) -> str:
-    return request.headers["X-User"]
-
-
-async def answer(ns: NSConn, msg: Message) -> str:
-    return f"answer from {ns.conn.id}"
-
-
-def refuse(ns: NSConn, msg: Message) -> None:
-    raise PermissionError("not now")
 
 
 async def start_node(
