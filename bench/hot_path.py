@@ -73,10 +73,13 @@ async def serving(command: list[str], port: int, *, wait: float, stop: float) ->
 
 
 @contextlib.asynccontextmanager
-async def running(kind: str, *, loop: str = "asyncio", pings: bool = False) -> AsyncIterator[str]:
-    """Run server *kind* in its own process (on event *loop*, pinging with *pings*); give its base URL."""
+async def running(
+    kind: str, *, loop: str = "asyncio", pings: bool = False, extra: tuple[str, ...] = ()
+) -> AsyncIterator[str]:
+    """Run server *kind* in its own process (on event *loop*, pinging with *pings*, with *extra*
+    arguments of `bench.servers`); give its base URL."""
     port = free_port()
-    command = [sys.executable, "-m", "bench.servers", kind, "--port", str(port), "--loop", loop]
+    command = [sys.executable, "-m", "bench.servers", kind, "--port", str(port), "--loop", loop, *extra]
     if pings:
         command.append("--pings")
     if PINNED:

@@ -19,6 +19,8 @@
 //   connection, `broadcasts` broadcasts of `size` bytes to all (the server's send loop and
 //   the time until the last connection got it), and the server's CPU while every
 //   connection sits idle for `idleSeconds` (pings included when the server sends them).
+//   With `objects: true` also the tracked objects per connection by type (bench/per_conn.py);
+//   `tracedPerConn` is the server's traced bytes per connection when it runs --tracemalloc.
 
 import WebSocket from "ws";
 
@@ -31,6 +33,12 @@ const now = () => Number(process.hrtime.bigint()) / 1e9;
 
 async function stats(gc = false) {
   const resp = await fetch(`${base}/stats?gc=${gc ? 1 : 0}`);
+  return await resp.json();
+}
+
+// The objects the server's collector tracks, by type (GET /objects).
+async function objects() {
+  const resp = await fetch(`${base}/objects`);
   return await resp.json();
 }
 
@@ -129,6 +137,7 @@ async function hold() {
       done(now());
     }
   };
+  const objects0 = settings.objects ? await objects() : null;
   const idle0 = await stats(true);
   const sockets = [];
   let next = 0;
@@ -145,6 +154,15 @@ async function hold() {
   const connectSeconds = now() - started;
   const own = process.cpuUsage(ownBefore);
   const opened = await stats(true);
+  let objectsPerConn = null;
+  if (objects0 !== null) {
+    const objects1 = await objects();
+    objectsPerConn = {};
+    for (const [name, count] of Object.entries(objects1)) {
+      const per = (count - (objects0[name] || 0)) / connections;
+      if (Math.abs(per) >= 0.01) objectsPerConn[name] = per;
+    }
+  }
   const rounds = [];
   for (let r = 0; r < broadcasts; r++) {
     received = 0;
@@ -181,6 +199,8 @@ async function hold() {
     connectGcCollections: [0, 1, 2].map((g) => opened.gc_count[g] - idle0.gc_count[g]),
     idleKib: (opened.rss - idle0.rss) / connections / 1024,
     trackedPerConn: (opened.tracked - idle0.tracked) / connections,
+    tracedPerConn: opened.traced === null ? null : (opened.traced - idle0.traced) / connections,
+    objectsPerConn,
     rssMib: opened.rss / 1048576,
     tasksPerConn: (opened.tasks - idle0.tasks) / connections,
     broadcastSendMs: median(rounds.map((r) => r.sendMs)),

@@ -2,7 +2,8 @@
 
 Every server serves ``/ws`` (the websocket) and two control routes used by the load
 generator: ``/stats`` (this process's CPU seconds, resident memory, wall clock and task
-count; ``?gc=0`` skips the collection that comes first) and ``/broadcast?size=N`` (send one
+count; ``?gc=0`` skips the collection that comes first; with ``--tracemalloc`` the bytes
+Python has allocated, as ``traced``) and ``/broadcast?size=N`` (send one
 N-byte message to every connected client and report how long the send loop took).
 Run: ``python -m bench.servers <kind> --port P [--loop uvloop] [--pings]``.
 
@@ -18,6 +19,7 @@ import gc
 import os
 import resource
 import time
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -100,6 +102,7 @@ async def stats(request: web.Request) -> web.Response:
             "gc_seconds": GC.seconds,
             "gc_count": GC.count,
             "tracked": tracked,
+            "traced": tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None,
         }
     )
 
@@ -276,8 +279,13 @@ def main() -> None:
     parser.add_argument(
         "--gc-threshold", type=int, help="gc.freeze() at start and this first collector threshold"
     )
+    parser.add_argument(
+        "--tracemalloc", action="store_true", help="trace allocations (/stats gives the traced bytes)"
+    )
     args = parser.parse_args()
     raise_open_files()
+    if args.tracemalloc:
+        tracemalloc.start()
     gc.callbacks.append(GC)
     if args.gc_threshold:
         gc.freeze()
