@@ -87,7 +87,9 @@ class Conn:
     """The close code and reason this side sent when it started closing (`close`); ``None``
     when the peer closed first or the socket was lost (`close_code` gives the peer's code)."""
     _acked: bool = attrs.field(default=False, init=False)
-    _ended: asyncio.Future[None] = attrs.field(init=False)
+    _ended: bool = attrs.field(default=False, init=False)
+    _ended_future: asyncio.Future[None] | None = attrs.field(default=None, init=False)
+    """Made only when something waits for the end (`wait_closed`): most connections end unwatched."""
     _native_only: bool = attrs.field(init=False)
     _background: Background | None = attrs.field(default=None, init=False)
     _connect_waiters: NamedWaiters[NSConn] | None = attrs.field(default=None, init=False)
@@ -95,7 +97,6 @@ class Conn:
     def __attrs_post_init__(self) -> None:
         self._native_only = is_native_only(self.tables)
         self.namespaces = self._namespaces  # the same dict: routing looks names up with no call
-        self._ended = asyncio.get_running_loop().create_future()
         self.asks = AskTable(self._tokens, self)
 
     def attach(self, socket: Socket, sink: FrameSink) -> None:
@@ -147,7 +148,7 @@ class Conn:
     @property
     def is_closed(self) -> bool:
         """Tell whether the connection is closing or closed."""
-        return self.writer.closing or self._ended.done()
+        return self.writer.closing or self._ended
 
     @property
     def was_reconnected(self) -> bool:
@@ -220,7 +221,17 @@ class Conn:
 
     async def wait_closed(self) -> None:
         """Wait until the socket has ended."""
-        await asyncio.shield(self._ended)
+        if not self._ended:
+            await asyncio.shield(self._end_future())
+
+    def _end_future(self) -> asyncio.Future[None]:
+        """Give the future the socket's end resolves, made on first use."""
+        future = self._ended_future
+        if future is None:
+            future = self._ended_future = asyncio.get_running_loop().create_future()
+            if self._ended:
+                future.set_result(None)
+        return future
 
     def closed_error(self) -> WriteClosedError:
         """Give the error for a write on this connection that cannot go out now."""
@@ -314,9 +325,11 @@ class Conn:
     def socket_ended(self) -> None:
         """Learn that the socket has ended: fail the waiting asks, stop the outbox (and, for a
         reconnecting client, remember the handles to restore)."""
-        if self._ended.done():
+        if self._ended:
             return
-        self._ended.set_result(None)
+        self._ended = True
+        if self._ended_future is not None:
+            self._ended_future.set_result(None)
         self._outbox.close()
         if self.client is not None and not self.writer.closing:
             self.client.remember(self._namespaces)
@@ -369,7 +382,7 @@ class Conn:
             self._connect_waiters = NamedWaiters()
         seconds = self.options.ask_timeout if timeout is None else timeout
         # A client's connection ends for good when its reading (and reconnecting) task does.
-        end: asyncio.Future[Any] = self.client.done if self.client is not None else self._ended
+        end: asyncio.Future[Any] = self.client.done if self.client is not None else self._end_future()
         try:
             ns = await self._connect_waiters.wait(namespace, until=end, timeout=seconds)
         except TimeoutError:
@@ -433,7 +446,8 @@ class Conn:
         self.id = conn_id
         self.attach(socket, sink)
         self.reconnect_tries = tries
-        self._ended = asyncio.get_running_loop().create_future()
+        self._ended = False
+        self._ended_future = None
         self._acked = True
 
     async def teardown(self) -> None:

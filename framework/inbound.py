@@ -24,7 +24,7 @@ import contextvars
 import logging
 from collections import deque
 from collections.abc import Awaitable, Iterable
-from typing import Any, Generic
+from typing import Any, Generic, cast
 
 from .asks import AskTable
 from .errors import HANDLER_TIMED_OUT, RATE_LIMITED, BacklogFullError
@@ -35,7 +35,7 @@ from .options import Options
 from .outbox import Outbox
 from .protocol import READ_TIMEOUT, CloseCode, decode, decode_native
 from .seams import Router, S
-from .transport import Socket
+from .transport import DirectSocket, Socket
 
 logger = logging.getLogger("aioneffos.conn")
 
@@ -129,7 +129,12 @@ class InboundLoop(Generic[S]):
             self._reader = me
         READING.set(self)
         session = self._session
-        receive = self._socket.receive
+        # The socket, not its bound `receive`, and no bound `issued`: a suspended reader's frame
+        # keeps its locals, and a bound method is one more object per idle connection.
+        socket = self._socket
+        # A direct socket: its library's receive is awaited here (see `DirectSocket`).
+        data_kinds = getattr(socket, "data_kinds", None)
+        direct = cast(DirectSocket, socket) if data_kinds is not None else None
         route = self._route
         outbox = self._outbox
         limiter = self._limiter
@@ -140,8 +145,8 @@ class InboundLoop(Generic[S]):
         native_only = self._decode_native_only
         asks = self._asks
         waiters = asks.waiters
-        own_first = asks.tokens.first_chars
-        issued = asks.tokens.issued
+        tokens = asks.tokens
+        own_first = tokens.first_chars
         data: str | bytes | None
         msg: Message | None = None
         work: Awaitable[object] | None = None
@@ -155,7 +160,15 @@ class InboundLoop(Generic[S]):
                     # connection would otherwise hold them, about 0.5 KiB each.
                     data = msg = work = None
                     try:
-                        data = await receive(read_timeout)
+                        if direct is not None:
+                            got = await direct.receive_message(read_timeout)
+                            if got.type in data_kinds:  # type: ignore[operator]
+                                data = got.data
+                            else:
+                                direct.end_of(got)
+                            got = None
+                        else:
+                            data = await socket.receive(read_timeout)
                     except TimeoutError:
                         logger.info("closing %r: nothing read for %ss", session, read_timeout)
                         await session.close(CloseCode.POLICY_VIOLATION, READ_TIMEOUT)
@@ -177,7 +190,7 @@ class InboundLoop(Generic[S]):
                             # frame (neffos conn.go tryNamespace waits for the connect too).
                             await asyncio.sleep(0)
                             continue
-                    if wait[0] in own_first and issued(wait):
+                    if wait[0] in own_first and tokens.issued(wait):
                         logger.debug("%r: dropped a late reply to ask %s", session, wait)
                         continue
                 if limiter is not None and (verdict := limiter.admit(len(data))):

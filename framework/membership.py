@@ -32,14 +32,16 @@ class Membership:
         self._roster = roster
         self.conns: dict[Conn, None] = {}
         """Every live connection, in the order they came."""
-        self._by_id: dict[str, list[Conn]] = {}  # ids are usually unique: a list of one is small
+        self._by_id: dict[str, Conn | list[Conn]] = {}
+        """The live connections by id: the connection itself, or a list of the connections that
+        share an id (ids are usually unique: no list per connection)."""
         self._members: dict[str, dict[NSConn, None]] = {}
         self._rooms: dict[tuple[str, str], dict[NSConn, None]] = {}
 
     def connection(self, conn_id: str) -> Conn | None:
         """Give a live connection with id *conn_id*, or ``None``."""
-        conns = self._by_id.get(conn_id)
-        return conns[0] if conns else None
+        found = self._by_id.get(conn_id)
+        return found[0] if isinstance(found, list) else found
 
     def namespace_connections(self, namespace: str) -> Collection[NSConn]:
         """Give every connection to *namespace*."""
@@ -52,14 +54,20 @@ class Membership:
 
     def with_id(self, conn_id: str) -> list[Conn]:
         """Give the live connections with id *conn_id* (usually one)."""
-        return list(self._by_id.get(conn_id, ()))
+        return self._same_id(conn_id)
+
+    def _same_id(self, conn_id: str) -> list[Conn]:
+        found = self._by_id.get(conn_id)
+        if found is None:
+            return []
+        return list(found) if isinstance(found, list) else [found]
 
     def targets(self, msg: Message) -> Iterable[NSConn]:
         """Give the namespace connections *msg* reaches: those with id ``msg.to`` (in its room,
         if any), else the members of ``msg.room``, else every connection to its namespace."""
         if msg.to:
             targets = []
-            for conn in self._by_id.get(msg.to, ()):
+            for conn in self._same_id(msg.to):
                 ns_conn = conn.namespaces.get(msg.namespace)
                 if ns_conn is not None and (not msg.room or msg.room in ns_conn.rooms):
                     targets.append(ns_conn)
@@ -75,20 +83,24 @@ class Membership:
         self.conns[conn] = None
         same_id = self._by_id.get(conn.id)
         if same_id is None:
-            self._by_id[conn.id] = [conn]
+            self._by_id[conn.id] = conn
             self._exchange.subscribe(Target.of_conn(conn.id))
-        else:
+        elif isinstance(same_id, list):
             same_id.append(conn)
+        else:
+            self._by_id[conn.id] = [same_id, conn]
 
     def remove(self, conn: Conn) -> None:
         """Forget a connection that ended."""
         self.conns.pop(conn, None)
         same_id = self._by_id.get(conn.id)
-        if same_id is not None and conn in same_id:
+        if same_id is conn:
+            del self._by_id[conn.id]
+            self._exchange.unsubscribe(Target.of_conn(conn.id))
+        elif isinstance(same_id, list) and conn in same_id:
             same_id.remove(conn)
-            if not same_id:
-                del self._by_id[conn.id]
-                self._exchange.unsubscribe(Target.of_conn(conn.id))
+            if len(same_id) == 1:
+                self._by_id[conn.id] = same_id[0]
 
     def namespace_connected(self, ns_conn: NSConn) -> None:
         """Index *ns_conn* for delivery."""

@@ -34,10 +34,18 @@ class NSConn:
     namespace: str
     table: NamespaceTable
     """The compiled handlers of this namespace."""
-    store: Store = attrs.field(factory=Store, init=False)
-    """Values that live as long as this namespace connection (a controller lives here)."""
+    _store: Store | None = attrs.field(default=None, init=False)
     _rooms: dict[str, Room] = attrs.field(factory=dict, init=False)
-    _cleanups: list[Cleanup] = attrs.field(factory=list, init=False)
+    _cleanups: list[Cleanup] | None = attrs.field(default=None, init=False)
+    """Made on first `defer` (like the store on first use): most connections need neither."""
+
+    @property
+    def store(self) -> Store:
+        """Values that live as long as this namespace connection (a controller lives here)."""
+        store = self._store
+        if store is None:
+            store = self._store = Store()
+        return store
 
     def __repr__(self) -> str:
         return f"<NSConn {self.namespace!r} of {self.conn.id!r} rooms={list(self._rooms)}>"
@@ -264,11 +272,15 @@ class NSConn:
 
     def defer(self, cleanup: Cleanup) -> None:
         """Run *cleanup* (sync or async) when this namespace connection ends, last added first."""
-        self._cleanups.append(cleanup)
+        cleanups = self._cleanups
+        if cleanups is None:
+            cleanups = self._cleanups = []
+        cleanups.append(cleanup)
 
     async def run_cleanups(self) -> None:
         """Run the deferred cleanups now; each failure is logged and the rest still run."""
-        await run_cleanups(self._cleanups, repr(self))
+        if self._cleanups:
+            await run_cleanups(self._cleanups, repr(self))
 
     # -- handlers -------------------------------------------------------------
 

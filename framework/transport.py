@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from .errors import error_text
 from .logs import fields
@@ -40,6 +40,26 @@ class Socket(Protocol):
     @property
     def close_code(self) -> int | None:
         """Give the close code once the socket has closed (ours or the peer's), else ``None``."""
+        ...
+
+
+class DirectSocket(Socket, Protocol):
+    """A `Socket` whose library's own receive the inbound loop may await itself, with no
+    coroutine of the adapter's in between (one less per message and per idle connection).
+
+    ``receive_message`` gives the library's awaitable of a message with ``type`` and
+    ``data``; a message whose ``type`` is one of `data_kinds` carries a data frame in
+    ``data`` (``str`` or ``bytes``), any other ends the socket, and is handed to `end_of`.
+    `receive` must still give the same (for every other caller). The inbound loop knows one
+    by its ``data_kinds``.
+    """
+
+    data_kinds: tuple[Any, ...]
+
+    def receive_message(self, timeout: float | None = None) -> Awaitable[Any]: ...
+
+    def end_of(self, msg: Any) -> None:
+        """Learn from *msg* (not a data frame) why the socket ended."""
         ...
 
 

@@ -17,7 +17,7 @@ import struct
 import uuid
 from collections.abc import Awaitable, Callable
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 from multidict import CIMultiDict
 
 from .conn import Conn
@@ -72,27 +72,51 @@ def server_frame(frame: Frame) -> bytes:
     return wire
 
 
+_DATA_KINDS = (WSMsgType.TEXT, WSMsgType.BINARY)
+
+
 class _ServerSocket:
-    """aiohttp's server websocket as a `Socket`: data frames as ``str``/``bytes``, the end as ``None``."""
+    """aiohttp's server websocket as the `Socket` and the `FrameSink` of one connection (one
+    object for both halves: one object less per connection).
 
-    __slots__ = ("_error_code", "_receive", "_ws")
+    Reading: data frames as ``str``/``bytes``, the end as ``None``; the inbound loop awaits
+    aiohttp's ``receive`` itself (`DirectSocket`: one coroutine less per message and per idle
+    connection). Writing: pre-framed bytes straight to the transport, waiting for drain when
+    it is full. That relies on two private members of aiohttp's ``BaseProtocol``,
+    ``writing_paused`` and ``_drain_helper()`` (the way aiohttp's own websocket writer
+    waits), as of aiohttp 3.14; ``test_server_sink_finds_the_aiohttp_internals_it_relies_on``
+    fails first if a release drops them.
+    """
 
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    __slots__ = ("_error_code", "_protocol", "_transport", "_ws")
+
+    data_kinds = _DATA_KINDS
+
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request) -> None:
+        transport = request.transport
+        if transport is None:
+            raise ConnectionResetError("connection lost during upgrade")
         self._ws = ws
-        self._receive = ws.receive
         self._error_code: int | None = None
+        self._transport = transport
+        self._protocol = request.protocol
 
-    async def receive(self, timeout: float | None = None) -> str | bytes | None:
-        msg = await self._receive(timeout)
-        kind = msg.type
-        if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
-            data: str | bytes = msg.data
-            return data
-        if kind is WSMsgType.ERROR:
+    def receive_message(self, timeout: float | None = None) -> Awaitable[WSMessage]:
+        return self._ws.receive(timeout)
+
+    def end_of(self, msg: WSMessage) -> None:
+        if msg.type is WSMsgType.ERROR:
             logger.info("socket error: %s", msg.data)
             # aiohttp closed the socket with the error's code (1009 past max_msg_size), but its
             # close_code ends as 1006: the peer's answer to a broken stream is never read.
             self._error_code = getattr(msg.data, "code", None)
+
+    async def receive(self, timeout: float | None = None) -> str | bytes | None:
+        msg = await self._ws.receive(timeout)
+        if msg.type in _DATA_KINDS:
+            data: str | bytes = msg.data
+            return data
+        self.end_of(msg)
         return None
 
     async def close(self, *, code: int = CloseCode.NORMAL, message: bytes = b"") -> bool:
@@ -101,25 +125,6 @@ class _ServerSocket:
     @property
     def close_code(self) -> int | None:
         return self._error_code if self._error_code is not None else self._ws.close_code
-
-
-class _ServerSink:
-    """Writes pre-framed bytes straight to the transport; waits for drain when it is full.
-
-    It relies on two private members of aiohttp's ``BaseProtocol``, ``writing_paused`` and
-    ``_drain_helper()`` (the way aiohttp's own websocket writer waits), as of aiohttp 3.14;
-    ``test_server_sink_finds_the_aiohttp_internals_it_relies_on`` fails first if a release
-    drops them.
-    """
-
-    __slots__ = ("_protocol", "_transport")
-
-    def __init__(self, request: web.Request) -> None:
-        transport = request.transport
-        if transport is None:
-            raise ConnectionResetError("connection lost during upgrade")
-        self._transport = transport
-        self._protocol = request.protocol
 
     def write_now(self, frame: Frame) -> bool:
         if self._protocol.writing_paused or self._transport.is_closing():
@@ -315,7 +320,7 @@ def handler(
             if server.on_upgrade_error is not None:
                 server.on_upgrade_error(exc)
             raise
-        socket, sink = _ServerSocket(ws), _ServerSink(request)
+        socket = sink = _ServerSocket(ws, request)
         conn = server.new_conn(
             socket,
             sink,
