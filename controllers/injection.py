@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import attrs
 from aiohttp import web
@@ -102,7 +102,18 @@ class ConnectionContext(InjectionContext):
         self.ns_conn = ns_conn
         self.message = None
         self.connection = self
-        self.cache = {}
+        # ``cache`` is made on first use (`__getattr__`): most namespace connections have no
+        # connection-scope value to keep, and one lives as long as its connection.
+
+    if not TYPE_CHECKING:  # hidden from type checkers, which would allow any attribute
+
+        def __getattr__(self, name: str) -> dict[object, Any]:
+            # Called only for a slot not set yet: ``cache``, on its first use.
+            if name != "cache":
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            cache: dict[object, Any] = {}
+            self.cache = cache
+            return cache
 
     def defer(self, cleanup: Cleanup) -> None:
         """Run *cleanup* when the namespace connection ends (`NSConn.defer`)."""

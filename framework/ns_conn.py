@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Any, final
 
 import attrs
 
@@ -34,18 +34,28 @@ class NSConn:
     namespace: str
     table: NamespaceTable
     """The compiled handlers of this namespace."""
-    _store: Store | None = attrs.field(default=None, init=False)
-    _rooms: dict[str, Room] = attrs.field(factory=dict, init=False)
-    _cleanups: list[Cleanup] | None = attrs.field(default=None, init=False)
-    """Made on first `defer` (like the store on first use): most connections need neither."""
+    store: Store = attrs.field(init=False)
+    """Values that live as long as this namespace connection (a controller lives here).
 
-    @property
-    def store(self) -> Store:
-        """Values that live as long as this namespace connection (a controller lives here)."""
-        store = self._store
-        if store is None:
-            store = self._store = Store()
-        return store
+    Made on first use (`__getattr__`): most connections never need one, and once made it is
+    a plain slot, as fast to read as before."""
+    _rooms: dict[str, Room] = attrs.field(init=False)
+    """Made on first use, as the store is."""
+    _cleanups: list[Cleanup] | None = attrs.field(default=None, init=False)
+    """Made on first `defer`: most connections never defer anything."""
+
+    if not TYPE_CHECKING:  # hidden from type checkers, which would allow any attribute
+
+        def __getattr__(self, name: str) -> Any:
+            # Called only for a slot not set yet: `store` or `_rooms`, on its first use.
+            if name == "store":
+                store = self.store = Store()
+                return store
+            if name == "_rooms":
+                rooms: dict[str, Room] = {}
+                self._rooms = rooms
+                return rooms
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __repr__(self) -> str:
         return f"<NSConn {self.namespace!r} of {self.conn.id!r} rooms={list(self._rooms)}>"
