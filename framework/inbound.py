@@ -212,7 +212,7 @@ class InboundLoop(Generic[S]):
                 self._handler_task = me
                 try:
                     if wait:
-                        outbox.hold()
+                        outbox.held = True  # `outbox.hold()`, inlined (as `release` below)
                     try:
                         work = route(session, msg)
                         if work is not None:
@@ -227,7 +227,10 @@ class InboundLoop(Generic[S]):
                             raise
                     finally:
                         if wait:
-                            outbox.release()
+                            if outbox.queue is None:
+                                outbox.held = False
+                            else:
+                                outbox.release()
                     if self._backlog:
                         await self._handle_backlog()
                 finally:
