@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 from .events import ON_NATIVE_MESSAGE
-from .message import Message
+from .message import Message, decoded_message
 
 
 class CloseCode(IntEnum):
@@ -187,7 +187,7 @@ def decode(data: str | bytes, *, allow_native: bool = False) -> Message | None:
     if is_err == "1" and body:
         err = body.decode(errors="replace")
         body = b""
-    return Message(ns, event, body, room, err, wait, "", binary, False, noop == "1")
+    return decoded_message(ns, event, body, room, err, wait, binary, noop == "1")
 
 
 def _native(body: bytes, binary: bool) -> Message:
