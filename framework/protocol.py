@@ -103,6 +103,9 @@ class Frame:
         return f"Frame({kind}, {self.payload[:80]!r})"
 
 
+_new = object.__new__
+
+
 def encode_fields(
     wait: str,
     namespace: str,
@@ -126,7 +129,12 @@ def encode_fields(
         body = (err or "error").encode()
     else:
         header = f"{wait};{namespace};{room};{event};0;0;"
-    return Frame(header.encode() + body, not binary and (body.isascii() or _is_utf8(body)))
+    # `Frame(...)` without its __init__ frame: one per reply and emit.
+    frame: Frame = _new(Frame)
+    frame.payload = header.encode() + body
+    frame.text = not binary and (body.isascii() or _is_utf8(body))
+    frame.wire = None
+    return frame
 
 
 def encode(msg: Message) -> Frame:
