@@ -107,6 +107,8 @@ class Compiler:
         build = _builder(registration, tuple(steps))
         if lifetime is Scope.APP:
             return _app_scoped(registration, build, self._app)
+        if not steps:
+            return _context_scoped_bare(registration, pinned=lifetime is Scope.CONNECTION)
         return _context_scoped(registration, build, pinned=lifetime is Scope.CONNECTION)
 
     def _parameter(
@@ -228,6 +230,37 @@ def _context_scoped(registration: Registration, build: Resolver, *, pinned: bool
         value = cache.get(registration, _MISSING)
         if value is _MISSING:
             value = build(target)
+            if type(value) not in plain:
+                if isawaitable(value):
+                    return _store(cache, registration, value)
+                plain.add(type(value))
+            cache[registration] = value
+        return value
+
+    return resolve
+
+
+def _context_scoped_bare(registration: Registration, *, pinned: bool) -> Resolver:
+    """`_context_scoped` over the ``build_bare`` of `_builder`, in one function: a factory that
+    takes no dependency (the common case) costs one call less per event."""
+    call = registration.factory
+    assert call is not None
+    provider = registration.provider
+    label = registration.label
+    isawaitable = is_awaitable
+    plain: set[type] = set()
+
+    def resolve(ctx: InjectionContext) -> Any:
+        target = ctx.connection if pinned else ctx
+        cache = target.cache
+        value = cache.get(registration, _MISSING)
+        if value is _MISSING:
+            if provider.last_overriding is not None:
+                value = _enter(provider(), target, label)  # an override replaces the whole factory
+            else:
+                value = call()
+                if type(value) in _GENERATORS:
+                    value = _enter(value, target, label)
             if type(value) not in plain:
                 if isawaitable(value):
                     return _store(cache, registration, value)
