@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from aioneffos.framework import Handler, Message, NSConn
+from aioneffos.framework import Cleanup, Handler, Message, NSConn
 
 from .controller import Controller
 from .injection import ConnectionContext, EventContext, InjectionContext, Resolver, message_of
@@ -41,6 +41,14 @@ async def resolve_all(ctx: InjectionContext, plan: tuple[Argument, ...]) -> list
             value = await value
         values.append(value)
     return values
+
+
+_new = object.__new__
+_EVENT_CONTEXT_SLOTS = {"ns_conn", "message", "connection", "cache", "cleanups"}
+"""What the compiled handlers below set on the `EventContext` they make without its __init__."""
+_NO_CLEANUPS: list[Cleanup] | None = None
+if {slot for cls in EventContext.__mro__ for slot in getattr(cls, "__slots__", ())} != _EVENT_CONTEXT_SLOTS:
+    raise AssertionError("EventContext's slots changed: update the compiled handlers")  # pragma: no cover
 
 
 def event_handler(
@@ -82,7 +90,12 @@ def event_handler(
 
         async def handle_message_and(ns: NSConn, msg: Message) -> object:
             store = ns.store
-            ctx = EventContext(ns, msg, store[CONTEXT_KEY])
+            ctx = _new(EventContext)  # `EventContext(ns, msg, connection)` with no __init__ frame
+            ctx.ns_conn = ns
+            ctx.message = msg
+            ctx.connection = store[CONTEXT_KEY]
+            ctx.cache = {}
+            ctx.cleanups = _NO_CLEANUPS
             try:
                 value = resolve(ctx)
                 if may_await and type(value) not in plain:
@@ -106,7 +119,12 @@ def event_handler(
 
         async def handle_one(ns: NSConn, msg: Message) -> object:
             store = ns.store
-            ctx = EventContext(ns, msg, store[CONTEXT_KEY])
+            ctx = _new(EventContext)  # `EventContext(ns, msg, connection)` with no __init__ frame
+            ctx.ns_conn = ns
+            ctx.message = msg
+            ctx.connection = store[CONTEXT_KEY]
+            ctx.cache = {}
+            ctx.cleanups = _NO_CLEANUPS
             try:
                 value = resolve(ctx)
                 if may_await and type(value) not in plain:
