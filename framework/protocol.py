@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+import attrs
+
 from .events import ON_NATIVE_MESSAGE
-from .message import Message, decoded_message
+from .message import Message
 
 
 class CloseCode(IntEnum):
@@ -195,7 +197,31 @@ def decode(data: str | bytes, *, allow_native: bool = False) -> Message | None:
     if is_err == "1" and body:
         err = body.decode(errors="replace")
         body = b""
-    return decoded_message(ns, event, body, room, err, wait, binary, noop == "1")
+    # `Message(ns, event, body, room, err, wait, "", binary, False, noop == "1")`, without its
+    # __init__ frame and body converter (the fields are of the right types): once per frame.
+    msg: Message = _new(Message)
+    msg.namespace = ns
+    msg.event = event
+    msg.body = body
+    msg.room = room
+    msg.err = err
+    msg.wait = wait
+    msg.to = ""
+    msg.is_binary = binary
+    msg.is_native = False
+    msg.is_noop = noop == "1"
+    msg.is_local = False
+    msg.is_forced = False
+    return msg
+
+
+_MESSAGE_FIELDS = (
+    "namespace", "event", "body", "room", "err", "wait", "to",
+    "is_binary", "is_native", "is_noop", "is_local", "is_forced",
+)  # fmt: skip
+"""What `decode` sets on the `Message` it builds without its __init__."""
+if tuple(field.name for field in attrs.fields(Message)) != _MESSAGE_FIELDS:  # pragma: no cover
+    raise AssertionError("Message's fields changed: update decode")
 
 
 def _native(body: bytes, binary: bool) -> Message:
