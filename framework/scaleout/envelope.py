@@ -25,6 +25,7 @@ import re
 from typing import Any
 
 import attrs
+import msgspec
 
 from ..exchange import NO_EXCLUSION, Exclusion, Target
 from ..message import Message
@@ -141,8 +142,23 @@ def encode(env: Envelope) -> bytes:
     if env.seq:
         head["ep"] = env.epoch
         head["s"] = env.seq
-    header = json.dumps(head, separators=(",", ":")).encode()
+    header = _ascii_json(head)
     return b"".join((_VERSION_BYTE, header, b"\n", msg.body))
+
+
+_encode_header = msgspec.json.Encoder().encode
+
+
+def _ascii_json(head: dict[str, Any]) -> bytes:
+    """Give *head* as compact JSON in ASCII, byte for byte what ``json.dumps`` writes."""
+    try:
+        header = _encode_header(head)
+        if header.isascii() and b"\x7f" not in header:
+            return header
+    except UnicodeEncodeError:  # a lone surrogate, which json.dumps escapes
+        pass
+    # Non-ASCII text and DEL are \u escapes in json.dumps (msgspec writes them raw).
+    return json.dumps(head, separators=(",", ":")).encode()
 
 
 def with_sequence(data: bytes, prefix: bytes, epoch: int, seq: int) -> bytes:
@@ -174,6 +190,34 @@ def _check(head: dict[str, Any]) -> None:
             raise IncompatibleEnvelopeError(f"header {key!r} is not an integer", VERSION)
 
 
+class _Header(msgspec.Struct, gc=False):
+    """The header keys `decode` reads, typed as `_check` wants them (unknown keys are skipped)."""
+
+    k: str = ""
+    o: str = ""
+    t: str = ""
+    q: str = ""
+    ns: str = ""
+    r: str = ""
+    e: str = ""
+    to: str = ""
+    xk: str = ""
+    xi: str = ""
+    bin: Any = None
+    err: str | msgspec.UnsetType = msgspec.UNSET  # null is refused, as `_check` refuses it
+    n: int = 0
+    code: int = 0
+    why: str = ""
+    ttl: int = 0
+    rv: int = 0
+    ep: int = 0
+    s: int = 0
+
+
+_decode_header = msgspec.json.Decoder(_Header).decode
+_HEADER_REFUSED = (msgspec.DecodeError, msgspec.ValidationError)
+
+
 def decode(data: bytes) -> Envelope:
     """Parse an envelope; raise `IncompatibleEnvelopeError` when it cannot be read."""
     if not data:
@@ -183,6 +227,44 @@ def decode(data: bytes) -> Envelope:
     end = data.find(b"\n", 1)
     if end < 0:
         raise IncompatibleEnvelopeError("envelope header has no end", VERSION)
+    try:
+        head = _decode_header(data[1:end])
+    except _HEADER_REFUSED:
+        # What msgspec refuses (NaN, UTF-16, a key twice with types that differ, a wrong
+        # type) goes the general way, which accepts it or explains the refusal.
+        return _decode_json(data, end)
+    err = head.err
+    kind, origin = head.k, head.o
+    if not kind or not origin:
+        raise IncompatibleEnvelopeError("envelope without kind or origin", VERSION)
+    xk, xi = head.xk, head.xi
+    return Envelope(
+        kind,
+        origin,
+        Message(
+            head.ns,
+            head.e,
+            data[end + 1 :],
+            head.r,
+            None if err is msgspec.UNSET else err,
+            to=head.to,
+            is_binary=bool(head.bin),
+        ),
+        Exclusion(xk, xi) if xk or xi else NO_EXCLUSION,
+        head.t,
+        head.q,
+        head.n,
+        head.code,
+        head.why,
+        head.ttl,
+        head.rv,
+        head.ep,
+        head.s,
+    )
+
+
+def _decode_json(data: bytes, end: int) -> Envelope:
+    """Parse an envelope whose header ends at *end* with the json module (what msgspec refuses)."""
     try:
         head = json.loads(data[1:end])
     except ValueError as exc:

@@ -25,6 +25,26 @@ DEFAULT_MAX_PAYLOAD = 8 << 20
 for pub/sub clients (8 MiB for a minute, 32 MiB at once), past which Redis cuts the subscriber."""
 
 
+_READ_SIZE = 1 << 16
+"""Bytes read from the subscribed connection at a time (redis-py's own read size)."""
+
+
+def _raw_reader(pubsub: Any) -> tuple[Any, asyncio.StreamReader, object] | None:
+    """Give the hiredis reader, the stream and the "not enough data" marker of *pubsub*'s
+    connection, or None when it does not parse with hiredis (then redis-py reads)."""
+    try:
+        from redis._parsers.hiredis import NOT_ENOUGH_DATA, _AsyncHiredisParser
+    except ImportError:  # another redis-py layout: its own reading it is
+        return None
+    parser = getattr(pubsub.connection, "_parser", None)
+    if type(parser) is not _AsyncHiredisParser:
+        return None
+    reader, stream = getattr(parser, "_reader", None), getattr(parser, "_stream", None)
+    if reader is None or not isinstance(stream, asyncio.StreamReader):
+        return None
+    return reader, stream, NOT_ENOUGH_DATA
+
+
 def _chunks(channels: Collection[str]) -> list[list[str]]:
     items = sorted(channels)
     return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
@@ -75,23 +95,50 @@ class RedisLink:
     async def _read(self, on_envelope: Callable[[bytes], None]) -> None:
         pubsub = self._pubsub
         try:
-            while True:
+            raw = _raw_reader(pubsub)
+            if raw is not None:
+                await self._read_raw(on_envelope, *raw)
+            while True:  # no hiredis: redis-py parses
                 # A published message is handed on as it is read: redis-py's get_message would
                 # build a dict and record metrics for each one, the bulk of a node's receive time.
                 response = await pubsub.parse_response(block=True)
                 if isinstance(response, list) and len(response) == 3 and response[0] == b"message":
                     on_envelope(response[2])
                     continue
-                msg = await pubsub.handle_message(response)  # (un)subscribe bookkeeping, pongs
-                if msg is not None and msg["type"] == "pong":
-                    waiter = self._pongs.pop(msg["data"], None)
-                    if waiter is not None and not waiter.done():
-                        waiter.set_result(None)
+                await self._handle(response)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
             if not self._lost.done():
                 self._lost.set_result(exc)
+
+    async def _read_raw(
+        self, on_envelope: Callable[[bytes], None], reader: Any, stream: asyncio.StreamReader, more: object
+    ) -> None:
+        """Read the subscribed connection with its hiredis reader directly: every reply already
+        read is taken in one go, without redis-py's five calls, timeout and logging per message."""
+        gets, feed, read = reader.gets, reader.feed, stream.read
+        while True:
+            response = gets()
+            if response is more:
+                data = await read(_READ_SIZE)
+                if not data:
+                    raise ConnectionError("redis closed the subscribed connection")
+                feed(data)
+            elif isinstance(response, list) and len(response) == 3 and response[0] == b"message":
+                on_envelope(response[2])
+            elif isinstance(response, BaseException):
+                raise response  # an error reply, or one hiredis made of a protocol error
+            else:
+                await self._handle(response)
+
+    async def _handle(self, response: Any) -> None:
+        """Give redis-py what is not a message: (un)subscribe bookkeeping, pongs."""
+        msg = await self._pubsub.handle_message(response)
+        if msg is not None and msg["type"] == "pong":
+            waiter = self._pongs.pop(msg["data"], None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
     async def subscribe(self, channels: Collection[str]) -> None:
         """Subscribe to *channels*."""
