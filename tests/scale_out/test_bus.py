@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -183,3 +185,36 @@ def test_with_sequence_numbers_an_envelope_right_after_its_sender() -> None:
     assert numbered == b'\x01{"k":"pub","o":"n1","ep":2,"s":7,"ns":"chat","e":"say"}\nhi'
     assert numbered_bare == b'\x01{"k":"close","o":"n1","ep":1,"s":1}\n'
     assert (decode(numbered).epoch, decode(numbered).seq, decode(numbered).message.body) == (2, 7, b"hi")
+
+
+@given(text=st.text(), count=st.integers(min_value=0, max_value=2**70))
+def test_encode_writes_the_header_json_dumps_writes_in_ascii(text: str, count: int) -> None:
+    env = Envelope(EnvelopeKind.REPLY, "n", Message(text, text, b"", text, err=text, to=text), count=count)
+    data = encode(env)
+    header = data[1 : data.index(b"\n")]
+    expected = {"k": "rep", "o": "n", "ns": text, "r": text, "e": text, "to": text, "err": text, "n": count}
+    expected = {key: value for key, value in expected.items() if value != "" or key == "err"}
+    if not count:
+        del expected["n"]
+
+    assert header == json.dumps(expected, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize(
+    ("header", "decoded"),
+    [
+        ('{"k":"pub","o":"n","x":NaN}', Envelope(EnvelopeKind.PUBLISH, "n")),
+        ('{"k":"pub","o":"n","ns":1,"ns":"chat"}', Envelope(EnvelopeKind.PUBLISH, "n", Message("chat"))),
+        ('{"k":"rep","o":"n","bin":"yes"}', Envelope(EnvelopeKind.REPLY, "n", Message(is_binary=True))),
+        ('{"k":"rep","o":"n","err":null}', "header 'err' is not a string"),
+        ('{"k":"count","o":"n","n":true}', "header 'n' is not an integer"),
+        ('{"k":"count","o":"n","n":1.0}', "header 'n' is not an integer"),
+    ],
+)
+def test_decode_reads_odd_headers_as_the_json_module_does(header: str, decoded: Envelope | str) -> None:
+    data = b"\x01" + header.encode() + b"\n"
+    if isinstance(decoded, str):
+        with pytest.raises(IncompatibleEnvelopeError, match=decoded):
+            decode(data)
+    else:
+        assert decode(data) == decoded
