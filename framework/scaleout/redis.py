@@ -45,6 +45,17 @@ def _raw_reader(pubsub: Any) -> tuple[Any, asyncio.StreamReader, object] | None:
     return reader, stream, NOT_ENOUGH_DATA
 
 
+@functools.cache
+def _hiredis_pack() -> Callable[[tuple[Any, ...]], bytes] | None:
+    """Give ``hiredis.pack_command``, or None without hiredis (then redis-py packs)."""
+    try:
+        import hiredis
+    except ImportError:
+        return None
+    pack: Callable[[tuple[Any, ...]], bytes] | None = getattr(hiredis, "pack_command", None)
+    return pack
+
+
 def _chunks(channels: Collection[str]) -> list[list[str]]:
     items = sorted(channels)
     return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
@@ -186,7 +197,7 @@ class RedisLink:
             if self._script_sha is None:
                 self._script_sha = await self._pub.script_load(PUBLISH_ALL)
             try:
-                counts: list[int] = await self._pub.evalsha(self._script_sha, 0, *args)
+                counts: list[int] = await self._evalsha(self._script_sha, args)
             except NoScriptError:  # a restarted Redis forgot it
                 self._script_sha = None
                 counts = await self._pub.eval(PUBLISH_ALL, 0, *args)
@@ -201,6 +212,20 @@ class RedisLink:
             logger.warning("redis %s: scripts refused (%s); publishing with pipelines", self._name, exc)
             self._scripts = False
             return await self._publish_pipeline(batch)
+
+    async def _evalsha(self, sha: str, args: list[str | bytes]) -> Any:
+        """EVALSHA *sha* with no keys and *args*: packed by hiredis in one call (redis-py packs
+        argument by argument in Python), sent and read on the publishing connection."""
+        pack = _hiredis_pack()
+        if pack is None:
+            return await self._pub.evalsha(sha, 0, *args)
+        pool = self._pub.connection_pool
+        conn = await pool.get_connection()
+        try:
+            await conn.send_packed_command(pack(("EVALSHA", sha, 0, *args)))
+            return await conn.read_response()
+        finally:
+            await pool.release(conn)
 
     async def _publish_pipeline(self, batch: Sequence[Outgoing]) -> list[int]:
         pipe = self._pub.pipeline(transaction=False)
