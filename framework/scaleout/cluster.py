@@ -33,6 +33,8 @@ from .session import BusSession
 
 logger = logging.getLogger("aioneffos.exchange")
 
+CHANNEL_CACHE = 4096
+"""Channel names a node remembers for its broadcasts (then it starts over)."""
 LinkFactory = Callable[[LinkSettings], Link]
 """Makes a new, unopened link to the broker (called for every connect attempt)."""
 
@@ -105,6 +107,8 @@ class BusExchange:
         )
         self._bus = BusNode(self.channels, self._session)
         self._warned_versions: set[int | None] = set()
+        self._channel_of: dict[tuple[str, str, str], str] = {}
+        """The channel of each (to, namespace, room) published to lately (`CHANNEL_CACHE` at most)."""
         self._own_publish = b"\x00"  # never a prefix before start(): version 0 does not exist
         self._roster = BusPresence(self._bus, count_timeout=count_timeout, retry_after=2 * beat_interval)
         self._peers = Peers(
@@ -256,7 +260,12 @@ class BusExchange:
 
     def publish(self, msg: Message, exclusion: Exclusion) -> None:
         """Publish *msg* once for the other nodes; raise `PayloadTooLargeError` when it is too large."""
-        channel = self.channels.name(Target.of_message(msg))
+        key = (msg.to, msg.namespace, msg.room)
+        channel = self._channel_of.get(key)
+        if channel is None:
+            if len(self._channel_of) >= CHANNEL_CACHE:
+                self._channel_of.clear()
+            channel = self._channel_of[key] = self.channels.name(Target.of_message(msg))
         data = envelope.encode(Envelope(EnvelopeKind.PUBLISH, self._bus.id, msg, exclusion))
         self._session.send(channel, data, wanted=lambda: self._roster.reach(msg))
 

@@ -84,7 +84,14 @@ class Numbering:
 
     def _count_missed(self, env: Envelope) -> None:
         """Count what another node numbered on a channel this node wants and never got here."""
-        key = _key(Target.of_message(env.message))
+        msg = env.message  # the key of Target.of_message(msg), without making the Target
+        key = (
+            ("id", msg.to)
+            if msg.to
+            else ("room", msg.namespace, msg.room)
+            if msg.room
+            else ("ns", msg.namespace)
+        )
         heard = self._heard.get(key)
         if heard is None:
             if len(self._heard) >= MAX_NUMBERED_CHANNELS:
