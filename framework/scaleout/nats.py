@@ -26,19 +26,55 @@ ERROR_LOG_INTERVAL = 10.0
 def _direct_client() -> type | None:
     """Give nats-py's client class with one change: a message for a subscription in its
     ``direct`` map is handed to that map's function as it is parsed, without the `Msg`,
-    queue and task hop nats-py makes for each (most of a receiving node's nats-py time).
-    None when nats-py's ``_process_msg`` is not the one this was written for (then the
-    plain client, and its callbacks, it is)."""
+    queue and task hop nats-py makes for each (most of a receiving node's nats-py time),
+    and the common ``MSG`` line is read without a regular expression. None when nats-py's
+    parser or ``_process_msg`` is not the one this was written for (then the plain client,
+    and its callbacks, it is)."""
     from nats.aio.client import Client
+    from nats.protocol import parser
 
     expected = ["self", "sid", "subject", "reply", "data", "headers"]
-    if list(inspect.signature(Client._process_msg).parameters) != expected:
+    if list(inspect.signature(Client._process_msg).parameters) != expected or not all(
+        hasattr(parser, name) for name in ("Parser", "AWAITING_CONTROL_LINE", "MAX_CONTROL_LINE_SIZE")
+    ):
         return None
+    control_line, max_line = parser.AWAITING_CONTROL_LINE, parser.MAX_CONTROL_LINE_SIZE
+
+    def handed(client: Any, deliver: Callable[[bytes], None], data: bytes, subject: object) -> None:
+        try:
+            deliver(data)
+        except Exception:  # the exchange logs its own errors; never break the read loop
+            logger.exception("nats %s: failed to handle a message on %s", client.options.get("name"), subject)
+
+    class DirectParser(parser.Parser):
+        async def parse(self, data: bytes = b"") -> None:
+            """Take the complete ``MSG <subject> <sid> <size>`` messages of direct subscriptions
+            at the front of the buffer; leave anything else to nats-py's parser."""
+            buf = self.buf
+            buf.extend(data)
+            direct = self.nc.direct
+            while self.state == control_line and buf.startswith(b"MSG "):
+                end = buf.find(b"\r\n", 4, max_line)
+                if end < 0:
+                    break
+                args = buf[4:end].split()
+                if len(args) != 3 or not args[1].isdigit() or not args[2].isdigit():
+                    break  # a reply subject, or something nats-py's parser is to judge
+                deliver = direct.get(int(args[1]))
+                start = end + 2
+                stop = start + int(args[2])
+                if deliver is None or len(buf) < stop + 2:
+                    break
+                payload = bytes(buf[start:stop])
+                del buf[: stop + 2]
+                handed(self.nc, deliver, payload, args[0])
+            await super().parse()
 
     class DirectClient(Client):
         def __init__(self) -> None:
             super().__init__()
             self.direct: dict[int, Callable[[bytes], None]] = {}
+            self._ps = DirectParser(self)
 
         async def _process_msg(
             self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes
@@ -46,13 +82,8 @@ def _direct_client() -> type | None:
             deliver = self.direct.get(sid)
             if deliver is None:
                 await super()._process_msg(sid, subject, reply, data, headers)
-                return
-            try:
-                deliver(data)
-            except Exception:  # the exchange logs its own errors; never break the read loop
-                logger.exception(
-                    "nats %s: failed to handle a message on %s", self.options.get("name"), subject
-                )
+            else:
+                handed(self, deliver, data, subject)
 
     return DirectClient
 
