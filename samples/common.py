@@ -66,7 +66,8 @@ PORT_HINT = "SAMPLES_PORT_HINT"
 
 def fast_loop() -> asyncio.AbstractEventLoop | None:
     """Give a uvloop event loop when uvloop is installed (``pip install aioneffos[speed]``), else
-    ``None``: asyncio's own loop. aioneffos runs the same on both; uvloop costs somewhat less CPU (docs/performance.md)."""
+    ``None``: asyncio's own loop. aioneffos runs the same on both; uvloop costs somewhat less
+    CPU (docs/performance.md)."""
     try:
         import uvloop
     except ImportError:
