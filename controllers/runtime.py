@@ -84,38 +84,11 @@ def event_handler(
     # failed attribute lookup (which raises and catches an AttributeError inside).
     plain: set[type] = set()
 
-    if not names and len(steps) == 2 and steps[0][0] is message_of and not steps[0][1]:
-        # The common shape: the message, then one dependency (or framework value).
-        resolve, may_await = steps[1]
-
-        async def handle_message_and(ns: NSConn, msg: Message) -> object:
-            store = ns.store
-            ctx = _new(EventContext)  # `EventContext(ns, msg, connection)` with no __init__ frame
-            ctx.ns_conn = ns
-            ctx.message = msg
-            ctx.connection = store[CONTEXT_KEY]
-            ctx.cache = {}
-            ctx.cleanups = _NO_CLEANUPS
-            try:
-                value = resolve(ctx)
-                if may_await and type(value) not in plain:
-                    if hasattr(type(value), "__await__"):
-                        value = await value
-                    else:
-                        plain.add(type(value))
-                result = await function(store[key], msg, value)
-            finally:
-                if ctx.cleanups:
-                    await ctx.close()
-            if result is None or type(result) is bytes or type(result) is str:
-                return result
-            return encode(result)
-
-        return handle_message_and
-
-    if not names and len(steps) == 1:
-        # One value that is not the message: a typed body, a dependency, a framework value.
-        ((resolve, may_await),) = steps
+    with_message = len(steps) == 2 and steps[0][0] is message_of and not steps[0][1]
+    if not names and (with_message or len(steps) == 1):
+        # The common shapes: the message and one value, or one value (a typed body, a
+        # dependency, a framework value).
+        resolve, may_await = steps[-1]
 
         async def handle_one(ns: NSConn, msg: Message) -> object:
             store = ns.store
@@ -132,7 +105,10 @@ def event_handler(
                         value = await value
                     else:
                         plain.add(type(value))
-                result = await function(store[key], value)
+                if with_message:
+                    result = await function(store[key], msg, value)
+                else:
+                    result = await function(store[key], value)
             finally:
                 if ctx.cleanups:
                     await ctx.close()
