@@ -207,32 +207,34 @@ class InboundLoop(Generic[S]):
                     await self._hold(msg)
                     continue
                 # Handled right here, in order: no task, no queue hop and no coroutine frame of
-                # its own per message (`_handle` is this, for the messages held in the backlog).
+                # its own per message; then what arrived meanwhile (the backlog), the same way.
                 self._busy = True
                 self._handler_task = me
                 try:
-                    if wait:
-                        outbox.held = True  # `outbox.hold()`, inlined (as `release` below)
-                    try:
-                        work = route(session, msg)
-                        if work is not None:
-                            if handler_timeout is None:
-                                await work
-                            else:
-                                await self._handle_within(handler_timeout, work, msg)
-                    except Exception:
-                        self._handling_failed(msg)
-                    except asyncio.CancelledError:
-                        if not self._cancelled_by_us(msg):
-                            raise
-                    finally:
-                        if wait:
-                            if outbox.queue is None:
-                                outbox.held = False
-                            else:
+                    while True:
+                        asked = msg.wait
+                        if asked:
+                            outbox.hold()
+                        try:
+                            work = route(session, msg)
+                            if work is not None:
+                                if handler_timeout is None:
+                                    await work
+                                else:
+                                    await self._handle_within(handler_timeout, work, msg)
+                        except Exception:
+                            self._handling_failed(msg)
+                        except asyncio.CancelledError:
+                            if not self._cancelled_by_us(msg):
+                                raise
+                        finally:
+                            if asked:
                                 outbox.release()
-                    if self._backlog:
-                        await self._handle_backlog()
+                        if self._backlog is None:
+                            break
+                        msg = self._next_held()
+                        if msg is None:
+                            break
                 finally:
                     self._busy = False
                     self._handler_task = None
@@ -325,41 +327,23 @@ class InboundLoop(Generic[S]):
             )
         )
 
-    async def _handle_backlog(self) -> None:
-        """Handle, in order, what arrived while a handler of this connection awaited its ask."""
-        while self._backlog and not self._handler_cancelled:
-            if self._backlog_room is not None:
-                self._backlog_room.set()
-                self._backlog_room = None
-            msg = self._backlog.popleft()
-            self._backlog_bytes -= held_size(msg)
-            await self._handle(msg)
-        self._backlog = None
-        self._backlog_bytes = 0
+    def _next_held(self) -> Message | None:
+        """Take the next message that arrived while a handler of this connection awaited its
+        ask, in order; ``None`` (and the backlog emptied) once none is left or the handler was
+        cancelled."""
+        backlog = self._backlog
+        if not backlog or self._handler_cancelled:
+            self._backlog = None
+            self._backlog_bytes = 0
+            return None
+        if self._backlog_room is not None:
+            self._backlog_room.set()
+            self._backlog_room = None
+        msg = backlog.popleft()
+        self._backlog_bytes -= held_size(msg)
+        return msg
 
     # -- running a handler --------------------------------------------------------
-
-    async def _handle(self, msg: Message) -> None:
-        """Handle one held message as `run` handles the others; every failure becomes an answer."""
-        asked = msg.wait
-        if asked:
-            self._outbox.hold()
-        try:
-            work = self._route(self._session, msg)
-            if work is not None:
-                seconds = self._options.handler_timeout
-                if seconds is None:
-                    await work
-                else:
-                    await self._handle_within(seconds, work, msg)
-        except Exception:
-            self._handling_failed(msg)
-        except asyncio.CancelledError:
-            if not self._cancelled_by_us(msg):
-                raise
-        finally:
-            if asked:
-                self._outbox.release()
 
     async def _handle_within(self, seconds: float, work: Awaitable[object], msg: Message) -> None:
         """Await *work*; past *seconds* cancel it and answer with an error (`Options.handler_timeout`)."""

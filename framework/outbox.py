@@ -38,17 +38,17 @@ class Outbox:
     __slots__ = (
         "_bytes",
         "_closed",
+        "_held",
         "_idle",
         "_limit",
         "_limit_bytes",
         "_on_overflow",
+        "_queue",
         "_sink",
         "_task",
         "_urgent",
-        "held",
         "peak_bytes",
         "peak_frames",
-        "queue",
     )
 
     def __init__(
@@ -62,13 +62,10 @@ class Outbox:
         self._limit = limit
         self._limit_bytes = limit_bytes
         self._on_overflow = on_overflow
-        self.queue: deque[Frame] | None = None
-        """The frames waiting, or ``None`` while none wait (read it; only the outbox changes it)."""
+        self._queue: deque[Frame] | None = None  # the frames waiting, None while none wait
         self._bytes = 0  # payload bytes of the queued frames
         self._urgent = 0  # urgent frames waiting at the head of the queue
-        self.held = False
-        """While set, only urgent frames go out (`hold`); the inbound loop sets it itself around
-        a handler, and calls `release` only when frames wait (`queue`)."""
+        self._held = False  # while set, only urgent frames go out (`hold`)
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._idle: asyncio.Event | None = None
@@ -78,7 +75,7 @@ class Outbox:
         """The most payload bytes the queue has held at once."""
 
     def __len__(self) -> int:
-        return len(self.queue) if self.queue is not None else 0
+        return len(self._queue) if self._queue is not None else 0
 
     @property
     def queued_bytes(self) -> int:
@@ -99,14 +96,14 @@ class Outbox:
             return False
         # Invariant: a non-urgent frame may be written at once only when nothing is queued,
         # which holds whenever no flush is running and the outbox is not held.
-        if self._task is None and (urgent or not self.held) and self._sink.write_now(frame):
+        if self._task is None and (urgent or not self._held) and self._sink.write_now(frame):
             return True
-        queue = self.queue
+        queue = self._queue
         size = len(frame.payload)
         if queue is None:
-            queue = self.queue = deque()
+            queue = self._queue = deque()
         elif queue and (len(queue) >= self._limit or self._bytes + size > self._limit_bytes):
-            if not self.held:
+            if not self._held:
                 self._overflow()
                 return False
             # Give up the hold rather than close a peer that reads fine.
@@ -122,18 +119,18 @@ class Outbox:
             self.peak_bytes = self._bytes
         if len(queue) > self.peak_frames:
             self.peak_frames = len(queue)
-        if self._task is None and (self._urgent or not self.held):
+        if self._task is None and (self._urgent or not self._held):
             self._task = asyncio.get_running_loop().create_task(self._flush())
         return True
 
     def hold(self) -> None:
         """Let only urgent frames out until `release` (while the peer's ask is handled)."""
-        self.held = True
+        self._held = True
 
     def release(self) -> None:
         """End a `hold`: write the frames it kept back, in order."""
-        self.held = False
-        queue = self.queue
+        self._held = False
+        queue = self._queue
         if queue is None or self._task is not None or self._closed:
             return
         write_now = self._sink.write_now
@@ -142,7 +139,7 @@ class Outbox:
         if queue:
             self._task = asyncio.get_running_loop().create_task(self._flush())
         else:
-            self.queue = None
+            self._queue = None
 
     def _overflow(self) -> None:
         self._drop()
@@ -150,14 +147,14 @@ class Outbox:
 
     def _drop(self) -> None:
         self._closed = True
-        self.queue = None
+        self._queue = None
         self._bytes = 0
 
     async def _flush(self) -> None:
         sink = self._sink
         try:
-            while self.queue and (self._urgent or not self.held):
-                frame = self.queue.popleft()
+            while self._queue and (self._urgent or not self._held):
+                frame = self._queue.popleft()
                 self._bytes -= len(frame.payload)
                 if self._urgent:
                     self._urgent -= 1
@@ -167,8 +164,8 @@ class Outbox:
             self._drop()
         finally:
             self._task = None
-            if not self.queue:
-                self.queue = None
+            if not self._queue:
+                self._queue = None
                 self._urgent = 0
                 self._bytes = 0
             self._wake_drainers()
