@@ -21,15 +21,11 @@ server and the load generator. Run: ``python -m bench.fifty_k`` (``--help`` for 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import os
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 from bench.hot_path import PINNED, running
-from bench.loadgen import load, machine_load, med, prepare, sources
+from bench.loadgen import load, machine_load, med, prepare, run_report, sources
 
 
 async def main() -> dict[str, Any]:
@@ -128,10 +124,4 @@ async def main() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    if PINNED:
-        os.sched_setaffinity(0, {1})
-    result = asyncio.run(main())
-    if result["args"]["json"]:
-        Path(result["args"]["json"]).write_text(json.dumps(result, indent=2))
-    if result["args"]["markdown"]:
-        Path(result["args"]["markdown"]).write_text(result["markdown"] + "\n")
+    run_report(main)

@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +111,15 @@ async def machine_load(seconds: float = 1.0) -> str:
     shown = [f"{name} {percent:.0f}%" for percent, name in busy[:4] if percent >= 5]
     others = ", ".join(shown) if shown else "no process above 5% of a core"
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min); busiest over {seconds:g} s: {others}"
+
+
+def run_report(main: Callable[[], Coroutine[Any, Any, dict[str, Any]]]) -> None:
+    """Run a load benchmark's *main* on core 1 (when pinned) and write the report it gives
+    where its ``--json`` and ``--markdown`` arguments say."""
+    if PINNED:
+        os.sched_setaffinity(0, {1})
+    result = asyncio.run(main())
+    if result["args"]["json"]:
+        Path(result["args"]["json"]).write_text(json.dumps(result, indent=2))
+    if result["args"]["markdown"]:
+        Path(result["args"]["markdown"]).write_text(result["markdown"] + "\n")

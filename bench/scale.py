@@ -20,15 +20,12 @@ depend on the machine. Run: ``python -m bench.scale`` (``--help`` for sizes);
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 from bench.hot_path import PINNED, running
-from bench.loadgen import load, machine_load, med, prepare, sources, spread
+from bench.loadgen import load, machine_load, med, prepare, run_report, sources, spread
 from bench.servers import BODIES
 
 Results = dict[tuple[str, str], dict[str, list[float]]]
@@ -178,10 +175,4 @@ async def main() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    if PINNED:
-        os.sched_setaffinity(0, {1})
-    result = asyncio.run(main())
-    if result["args"]["json"]:
-        Path(result["args"]["json"]).write_text(json.dumps(result, indent=2))
-    if result["args"]["markdown"]:
-        Path(result["args"]["markdown"]).write_text(result["markdown"] + "\n")
+    run_report(main)
